@@ -1,0 +1,12 @@
+"""Subcommands of ``python manage.py cm``; each module adds its own parser.
+
+A module here defines ``register(subparsers)``, which adds a subparser whose
+default ``handler`` is called as ``handler(options, stdout, stderr)`` and
+returns an exit code.
+"""
+
+SUBCOMMAND_MODULES = [
+    "campaigns.cli.create",
+    "campaigns.cli.archive",
+    "campaigns.cli.states",
+]

@@ -1,0 +1,28 @@
+"""The campaign hierarchy: Production > Campaign > Step > Group > Workflow > Job."""
+
+from campaigns.models.archive import ArchivedConfig, ImmutableError
+from campaigns.models.base import Element, QuantumCounts, validate_name
+from campaigns.models.execution import Job, TaskLabelCount, Workflow
+from campaigns.models.hierarchy import Campaign, CampaignType, Group, Production, Step
+from campaigns.models.history import StatusChange
+
+#: Every level, top down; each has a ``status`` moved only by ``transition``.
+LEVELS = (Production, Campaign, Step, Group, Workflow, Job)
+
+__all__ = [
+    "LEVELS",
+    "ArchivedConfig",
+    "Campaign",
+    "CampaignType",
+    "Element",
+    "Group",
+    "ImmutableError",
+    "Job",
+    "Production",
+    "QuantumCounts",
+    "StatusChange",
+    "Step",
+    "TaskLabelCount",
+    "Workflow",
+    "validate_name",
+]

@@ -1,0 +1,84 @@
+"""Workflow > Job, and per-task-label counts: what the WMS executes, as cm tracks it."""
+
+from django.db import models
+
+from campaigns.models.base import Element, QuantumCounts, validate_name
+from campaigns.models.hierarchy import Group, SpecFields
+
+
+class Workflow(Element, QuantumCounts, SpecFields):
+    """One BPS submission for a group: attempt 1, or a later retry/rescue."""
+
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="workflows")
+    attempt = models.PositiveIntegerField()
+    wms = models.CharField(max_length=32, default="local", help_text="Which WMS runs it.")
+    wms_id = models.CharField(max_length=200, blank=True, help_text="The WMS's id for the run.")
+    output_run = models.CharField(max_length=1000, help_text="RUN collection the attempt writes.")
+    submit_config = models.ForeignKey(
+        "campaigns.ArchivedConfig",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The archived BPS config it was submitted with.",
+    )
+
+    class Meta:
+        ordering = ["group", "attempt"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "attempt"], name="workflow_unique_attempt"),
+            models.CheckConstraint(condition=models.Q(attempt__gte=1), name="workflow_attempt_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "last_checked_at"], name="workflow_poll"),
+            models.Index(fields=["wms", "wms_id"], name="workflow_wms_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def name(self) -> str:
+        return f"attempt_{self.attempt}"
+
+    @property
+    def path(self) -> str:
+        return f"{self.group.path}/{self.name}"
+
+
+class Job(Element):
+    """A WMS job: one or more quanta clustered together by BPS."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="jobs")
+    name = models.CharField(max_length=200, validators=[validate_name])
+    wms_job_id = models.CharField(max_length=200, blank=True)
+    task_labels = models.JSONField(default=list, help_text="The pipeline task labels it runs.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Tries made by the WMS.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["workflow", "name"]
+        constraints = [models.UniqueConstraint(fields=["workflow", "name"], name="job_unique_name")]
+        indexes = [
+            models.Index(fields=["workflow", "status"], name="job_status"),
+            models.Index(fields=["wms_job_id"], name="job_wms_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id}/{self.name}"
+
+
+class TaskLabelCount(QuantumCounts):
+    """Quanta counts of one task label in one workflow, as the WMS report gives them."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="task_counts")
+    task_label = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["workflow", "task_label"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "task_label"], name="tasklabel_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id}/{self.task_label}"

@@ -1,0 +1,37 @@
+"""The status history of every element of every level."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from campaigns.states import Status
+
+
+class StatusChange(models.Model):
+    """One status change: who, when, from, to, why. Written only by ``transition``.
+
+    ``from_status`` is empty for the row that records an element's creation.
+    """
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    element = GenericForeignKey("content_type", "object_id")
+    from_status = models.CharField(max_length=24, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=24, choices=Status.choices)
+    at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "at"], name="statuschange_element")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '(created)'} → {self.to_status}"
+
+    @property
+    def actor(self) -> str:
+        return self.user.get_username() if self.user_id else "cm"

@@ -1,0 +1,107 @@
+"""Settings for cm, driven by the environment.
+
+With no environment at all cm runs on embedded defaults: SQLite and a local
+``var/`` directory (ignored by git) for the launching area and the archives.
+Production sets ``DATABASE_URL`` (PostgreSQL) and the ``CM_*`` locations.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from cm_site.env import env_bool, env_int, env_list, env_path, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("CM_DEBUG", False)
+# The embedded default key is only for a local checkout; production sets its own.
+SECRET_KEY = env_str("CM_SECRET_KEY", "cm-local-development-key-not-for-production")
+ALLOWED_HOSTS = env_list("CM_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+
+# --- Locations ---------------------------------------------------------------
+VAR_DIR = env_path("CM_VAR_DIR", BASE_DIR / "var")
+# The editable area operators run commands from (the outline's launching area).
+CM_LAUNCH_DIR = env_path("CM_LAUNCH_DIR", VAR_DIR / "launch")
+# As-run configs, content-addressed and read-only.
+CM_YAML_ARCHIVE_DIR = env_path("CM_YAML_ARCHIVE_DIR", VAR_DIR / "archive" / "yaml")
+# Logs and monitoring files copied from the WMS, per workflow.
+CM_PANDA_ARCHIVE_DIR = env_path("CM_PANDA_ARCHIVE_DIR", VAR_DIR / "archive" / "panda")
+# Specs larger than this are refused before parsing.
+CM_SPEC_MAX_BYTES = env_int("CM_SPEC_MAX_BYTES", 1024 * 1024)
+
+# --- Database ----------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'cm.sqlite3'}"),
+        conn_max_age=env_int("CM_DB_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default must work in a fresh checkout, where var/ does not exist yet.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL lets the web process read while a worker writes.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Applications ------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tables2",
+    "django_filters",
+    "campaigns",
+    "monitoring",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cm_site.urls"
+WSGI_APPLICATION = "cm_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("CM_LOG_LEVEL", "INFO")},
+}

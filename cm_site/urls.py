@@ -1,0 +1,9 @@
+"""URLs of cm: the shifter pages, the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("monitoring.urls")),
+]
