@@ -51,7 +51,9 @@ class StateInfo:
 
 
 STATE_INFO: dict[Status, StateInfo] = {
-    Status.WAITING: StateInfo("Created; waiting for its prerequisites to be accepted.", "secondary"),
+    Status.WAITING: StateInfo(
+        "Created; waiting for its prerequisites to be accepted.", "secondary"
+    ),
     Status.READY: StateInfo("Prerequisites met; may be launched.", "info"),
     Status.LAUNCH_REQUESTED: StateInfo(
         "Someone asked for a launch; a worker will prepare and submit it.", "info"
@@ -59,9 +61,13 @@ STATE_INFO: dict[Status, StateInfo] = {
     Status.PREPARED: StateInfo(
         "Submit config rendered and archived, input collections built; not yet submitted.", "info"
     ),
-    Status.RUNNING: StateInfo("Submitted to the WMS, or (above workflows) some child is active.", "primary"),
+    Status.RUNNING: StateInfo(
+        "Submitted to the WMS, or (above workflows) some child is active.", "primary"
+    ),
     Status.BLOCKED: StateInfo("Held in the WMS or stuck; needs attention to go on.", "warning"),
-    Status.PAUSED: StateInfo("Stopped by an operator; nothing new is launched until resumed.", "warning"),
+    Status.PAUSED: StateInfo(
+        "Stopped by an operator; nothing new is launched until resumed.", "warning"
+    ),
     Status.FAILED: StateInfo(
         "Could not be processed (e.g. pipetaskInit or submission failed); never accepted as is.",
         "danger",
@@ -160,9 +166,7 @@ TRANSITIONS: dict[Status, tuple[Move, ...]] = {
 }
 
 #: Statuses in which an element still needs the WMS poll or a rollup.
-ACTIVE = frozenset(
-    {Status.LAUNCH_REQUESTED, Status.PREPARED, Status.RUNNING, Status.BLOCKED}
-)
+ACTIVE = frozenset({Status.LAUNCH_REQUESTED, Status.PREPARED, Status.RUNNING, Status.BLOCKED})
 
 
 def allowed_moves(source: str) -> dict[str, Move]:

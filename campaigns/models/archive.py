@@ -52,10 +52,6 @@ class ArchivedConfig(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.sha256[:12]} ({self.source_name})"
 
-    @property
-    def relative_path(self) -> str:
-        return f"sha256/{self.sha256[:2]}/{self.sha256}.yaml"
-
     def save(self, *args, **kwargs):
         if self.pk is not None or not self._state.adding:
             raise ImmutableError(f"archived config {self.sha256[:12]} is immutable")
@@ -63,3 +59,7 @@ class ArchivedConfig(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ImmutableError(f"archived config {self.sha256[:12]} is never deleted")
+
+    @property
+    def relative_path(self) -> str:
+        return f"sha256/{self.sha256[:2]}/{self.sha256}.yaml"

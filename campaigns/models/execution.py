@@ -13,7 +13,9 @@ class Workflow(Element, QuantumCounts, SpecFields):
     attempt = models.PositiveIntegerField()
     wms = models.CharField(max_length=32, default="local", help_text="Which WMS runs it.")
     wms_id = models.CharField(max_length=200, blank=True, help_text="The WMS's id for the run.")
-    output_run = models.CharField(max_length=1000, help_text="RUN collection the attempt writes.")
+    output_run = models.CharField(
+        max_length=1000, unique=True, help_text="RUN collection the attempt writes."
+    )
     submit_config = models.ForeignKey(
         "campaigns.ArchivedConfig",
         null=True,
@@ -27,7 +29,9 @@ class Workflow(Element, QuantumCounts, SpecFields):
         ordering = ["group", "attempt"]
         constraints = [
             models.UniqueConstraint(fields=["group", "attempt"], name="workflow_unique_attempt"),
-            models.CheckConstraint(condition=models.Q(attempt__gte=1), name="workflow_attempt_positive"),
+            models.CheckConstraint(
+                condition=models.Q(attempt__gte=1), name="workflow_attempt_positive"
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "last_checked_at"], name="workflow_poll"),

@@ -44,7 +44,9 @@ class Production(Element, QuantumCounts, SpecFields):
     """Related campaigns, e.g. DP0.2 test and DP0.2 production."""
 
     name = models.CharField(max_length=64, unique=True, validators=[validate_name])
-    campaign_type = models.ForeignKey(CampaignType, on_delete=models.PROTECT, related_name="productions")
+    campaign_type = models.ForeignKey(
+        CampaignType, on_delete=models.PROTECT, related_name="productions"
+    )
     description = models.TextField(blank=True)
 
     class Meta:
@@ -71,7 +73,9 @@ class Campaign(Element, QuantumCounts, SpecFields):
     pipeline = models.CharField(max_length=1000, help_text="Pipeline YAML (path or URI).")
     lsst_version = models.CharField(max_length=100)
     output_root = models.CharField(max_length=500)
-    output_collection = models.CharField(max_length=1000, help_text="CHAINED: the steps' outputs.")
+    output_collection = models.CharField(
+        max_length=1000, unique=True, help_text="CHAINED: the steps' outputs."
+    )
     collection_templates = models.JSONField(default=dict)
 
     class Meta:
@@ -94,7 +98,7 @@ class Campaign(Element, QuantumCounts, SpecFields):
 
 
 class Step(Element, QuantumCounts, SpecFields):
-    """A part of a campaign: one subset of the pipeline; all its workflows share one BPS template."""
+    """A part of a campaign: a pipeline subset; all its workflows share one BPS template."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="steps")
     name = models.CharField(max_length=64, validators=[validate_name])
@@ -108,7 +112,12 @@ class Step(Element, QuantumCounts, SpecFields):
     bps = models.JSONField(
         default=dict, help_text="The step's BPS template, after inheritance from the campaign."
     )
-    output_collection = models.CharField(max_length=1000, help_text="CHAINED: validated groups.")
+    wms = models.CharField(
+        max_length=32, default="local", help_text="Which WMS runs its workflows."
+    )
+    output_collection = models.CharField(
+        max_length=1000, unique=True, help_text="CHAINED: validated groups."
+    )
 
     class Meta:
         ordering = ["campaign", "order"]
@@ -132,8 +141,12 @@ class Group(Element, QuantumCounts, SpecFields):
     step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="groups")
     name = models.CharField(max_length=64, validators=[validate_name])
     data_query = models.TextField(blank=True, help_text="Selects this group's share of the step.")
-    input_collection = models.CharField(max_length=1000, help_text="TAGGED: the group's inputs.")
-    output_collection = models.CharField(max_length=1000, help_text="CHAINED: its attempts' RUNs.")
+    input_collection = models.CharField(
+        max_length=1000, unique=True, help_text="TAGGED: the group's inputs."
+    )
+    output_collection = models.CharField(
+        max_length=1000, unique=True, help_text="CHAINED: its attempts' RUNs."
+    )
 
     class Meta:
         ordering = ["step", "name"]

@@ -27,7 +27,9 @@ class StatusChange(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["content_type", "object_id", "at"], name="statuschange_element")]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "at"], name="statuschange_element")
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_status or '(created)'} → {self.to_status}"

@@ -28,7 +28,9 @@ def validate(elements: Element | Iterable[Element], *, user: AbstractBaseUser, r
     return transition(elements, Status.ACCEPTED, user=user, reason=reason)
 
 
-def invalidate(elements: Element | Iterable[Element], *, user: AbstractBaseUser, reason: str) -> int:
+def invalidate(
+    elements: Element | Iterable[Element], *, user: AbstractBaseUser, reason: str
+) -> int:
     """Mark elements bad (rejected)."""
     return transition(elements, Status.REJECTED, user=user, reason=reason)
 

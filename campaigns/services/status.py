@@ -99,13 +99,24 @@ def _apply(model: type[Element], batch: list[Element], target: Status, reason: s
     by_source: dict[str, list[int]] = defaultdict(list)
     for element in batch:
         by_source[element.status].append(element.pk)
-    changes: dict[str, object] = {"status": target, "status_since": now, "status_reason": reason[:500]}
+    changes: dict[str, object] = {
+        "status": target,
+        "status_since": now,
+        "status_reason": reason[:500],
+    }
     if target == Status.RUNNING:
-        changes |= {"started_at": Coalesce("started_at", models.Value(now, output_field=models.DateTimeField())), "finished_at": None}
+        changes |= {
+            "started_at": Coalesce(
+                "started_at", models.Value(now, output_field=models.DateTimeField())
+            ),
+            "finished_at": None,
+        }
     elif target in _FINISHING:
         changes["finished_at"] = now
     elif target in _SETTLING:
-        changes["finished_at"] = Coalesce("finished_at", models.Value(now, output_field=models.DateTimeField()))
+        changes["finished_at"] = Coalesce(
+            "finished_at", models.Value(now, output_field=models.DateTimeField())
+        )
     for source, pks in by_source.items():
         updated = model.objects.filter(pk__in=pks, status=source).update(**changes)
         if updated != len(pks):

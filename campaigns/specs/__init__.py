@@ -1,0 +1,1 @@
+"""YAML specs: loading (safe, with line numbers), schema, resolution into a creation plan."""
