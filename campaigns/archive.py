@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from campaigns.models import ArchivedConfig
 
@@ -28,7 +28,7 @@ def path_of(config: ArchivedConfig) -> Path:
 
 
 def archive(
-    raw: bytes, *, kind: str, source_name: str, user: AbstractBaseUser | None = None
+    raw: bytes, *, kind: str, source_name: str, user: User | None = None
 ) -> tuple[ArchivedConfig, Path | None]:
     """Archive ``raw`` (inside the caller's transaction) and return its row.
 

@@ -36,4 +36,4 @@ class StatusChange(models.Model):
 
     @property
     def actor(self) -> str:
-        return self.user.get_username() if self.user_id else "cm"
+        return self.user.get_username() if self.user is not None else "cm"

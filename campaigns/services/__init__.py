@@ -1,1 +1,1 @@
-"""The only code that changes cm's state: every entry point (CLI, admin, API, pages, tasks) calls it."""
+"""The only code that changes cm state; the CLI, admin, API, pages and tasks all call it."""

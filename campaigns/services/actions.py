@@ -6,7 +6,7 @@ butler side of validate/invalidate (chains, clean-up) joins them here.
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 
 from campaigns.models import Element, StatusChange
@@ -23,24 +23,24 @@ _RESUME_TO = {
 }
 
 
-def validate(elements: Element | Iterable[Element], *, user: AbstractBaseUser, reason: str) -> int:
+def validate(elements: Element | Iterable[Element], *, user: User, reason: str) -> int:
     """Mark elements good and ready for the next processing (accepted)."""
     return transition(elements, Status.ACCEPTED, user=user, reason=reason)
 
 
 def invalidate(
-    elements: Element | Iterable[Element], *, user: AbstractBaseUser, reason: str
+    elements: Element | Iterable[Element], *, user: User, reason: str
 ) -> int:
     """Mark elements bad (rejected)."""
     return transition(elements, Status.REJECTED, user=user, reason=reason)
 
 
-def pause(elements: Element | Iterable[Element], *, user: AbstractBaseUser, reason: str) -> int:
+def pause(elements: Element | Iterable[Element], *, user: User, reason: str) -> int:
     """Stop elements from going further until resumed."""
     return transition(elements, Status.PAUSED, user=user, reason=reason)
 
 
-def resume(elements: Element | Iterable[Element], *, user: AbstractBaseUser, reason: str) -> int:
+def resume(elements: Element | Iterable[Element], *, user: User, reason: str) -> int:
     """Return paused elements to where they were when paused (one query for the lookup)."""
     batch = [elements] if isinstance(elements, Element) else list(elements)
     if not batch:

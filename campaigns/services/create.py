@@ -3,8 +3,9 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 
 from campaigns import archive
 from campaigns.errors import CampaignError
@@ -28,7 +29,7 @@ class CreateResult:
 
 
 def create_from_file(
-    kind: str, path: str | Path, *, user: AbstractBaseUser | None = None
+    kind: str, path: str | Path, *, user: User | None = None
 ) -> CreateResult:
     """Validate the spec at ``path`` completely, then create everything it describes at once.
 
@@ -42,7 +43,7 @@ def create_from_file(
 
 
 def create_from_loaded(
-    kind: str, loaded: LoadedSpec, *, user: AbstractBaseUser | None = None
+    kind: str, loaded: LoadedSpec, *, user: User | None = None
 ) -> CreateResult:
     plan = build_plan(kind, loaded)
     result = CreateResult(skipped=plan.skipped)
@@ -72,7 +73,7 @@ def create_from_loaded(
 
 def _write_rows(plan: Plan, config: ArchivedConfig, user) -> None:
     # Parents are planned before children, so each parent row exists when its children are made.
-    by_model: dict[type, list[New]] = {}
+    by_model: dict[type[Model], list[New]] = {}
     for item in plan.new:
         fields = dict(item.fields, spec_config=config)
         if item.parent_field:
@@ -82,7 +83,7 @@ def _write_rows(plan: Plan, config: ArchivedConfig, user) -> None:
     for model, items in by_model.items():
         instances = [i.instance for i in items]
         if len(instances) > 1:
-            model.objects.bulk_create(instances, batch_size=1000)
+            model._default_manager.bulk_create(instances, batch_size=1000)
         else:
             instances[0].save()
         record_creation(instances, reason=f"created from {plan.loaded.name}", user=user)

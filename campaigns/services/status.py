@@ -4,7 +4,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.db.models.functions import Coalesce
@@ -29,7 +29,7 @@ def transition(
     to: Status | str,
     *,
     reason: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     now: datetime | None = None,
 ) -> int:
     """Move every element to ``to`` and record who, when, from, to and why.
@@ -62,7 +62,7 @@ def transition(
 
 
 def record_creation(
-    elements: Iterable[Element], *, reason: str, user: AbstractBaseUser | None = None
+    elements: Iterable[Element], *, reason: str, user: User | None = None
 ) -> None:
     """Write the first history row of newly created elements (from nothing to their status)."""
     batch = list(elements)
@@ -118,7 +118,7 @@ def _apply(model: type[Element], batch: list[Element], target: Status, reason: s
             "finished_at", models.Value(now, output_field=models.DateTimeField())
         )
     for source, pks in by_source.items():
-        updated = model.objects.filter(pk__in=pks, status=source).update(**changes)
+        updated = model._default_manager.filter(pk__in=pks, status=source).update(**changes)
         if updated != len(pks):
             raise ConcurrentChangeError(
                 f"{len(pks) - updated} {model.__name__.lower()}(s) left status {source} "

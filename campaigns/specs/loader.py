@@ -100,9 +100,10 @@ def _refuse_aliases(text: str, name: str) -> None:
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
                 raise _fail(
                     name,
-                    event.start_mark.line + 1,
+                    mark.line + 1 if mark else None,
                     f"YAML aliases (*{event.anchor}) are not allowed in specs; "
                     "use step_defaults or extends to share settings",
                 )
@@ -150,7 +151,7 @@ class _Walker:
             return self.sequence(node, path)
         return self.scalar(node, path)
 
-    def scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
+    def scalar(self, node: yaml.Node, path: FieldPath) -> Any:
         if node.tag == _TIMESTAMP:
             return node.value  # a date-looking string stays the string that was written
         if node.tag not in _SCALAR_TAGS:

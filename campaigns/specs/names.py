@@ -30,6 +30,8 @@ def existing_names(names: set[str]) -> dict[str, str]:
         (Workflow, "output_run", "workflow RUN"),
     ]
     for model, field, what in lookups:
-        for name in model.objects.filter(**{f"{field}__in": names}).values_list(field, flat=True):
+        for name in model._default_manager.filter(**{f"{field}__in": names}).values_list(
+            field, flat=True
+        ):
             found[name] = what
     return found

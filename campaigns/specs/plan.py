@@ -122,8 +122,8 @@ def _plan_production_file(plan: Plan) -> None:
         "campaign_type": spec.campaign_type,
         "description": spec.description,
     }
-    production = Production.objects.filter(name=spec.name).first()
-    if production is not None:
+    production: Production | New | None = Production.objects.filter(name=spec.name).first()
+    if isinstance(production, Production):
         plan.conflict((), f"production {spec.name}", production.spec, fragment)
         plan.skipped.append(f"production {spec.name}")
     else:
