@@ -6,10 +6,7 @@ Production, campaign, step, group, workflow and job all take their status from
 rendered from it, and ``campaigns.services.status.transition`` is the only code
 that applies it.
 
-Each allowed move says who may make it:
-- ``SYSTEM``: cm itself (the WMS poll, the rollup, a worker preparing a launch);
-- ``MANUAL``: a person, through the admin, the API, a page or the CLI;
-- ``BOTH``: either.
+Each allowed move says who may make it (``Actor``, described in ``WHO``).
 """
 
 from dataclasses import dataclass
@@ -41,6 +38,13 @@ class Actor(StrEnum):
 
     def allows(self, manual: bool) -> bool:
         return self is Actor.BOTH or (self is Actor.MANUAL) == manual
+
+
+WHO: dict[Actor, str] = {
+    Actor.SYSTEM: "cm itself: the WMS poll, the rollup, a worker preparing a launch.",
+    Actor.MANUAL: "A person, through the admin, the API, a page or the CLI.",
+    Actor.BOTH: "Either cm or a person.",
+}
 
 
 @dataclass(frozen=True)

@@ -21,3 +21,9 @@ def operator(django_user_model):
 @pytest.fixture
 def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("ada", "ada@example.org", "admin-pass-123")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests make users; full-strength hashing would cost half a second each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -28,9 +28,7 @@ class CreateResult:
         return not self.created
 
 
-def create_from_file(
-    kind: str, path: str | Path, *, user: User | None = None
-) -> CreateResult:
+def create_from_file(kind: str, path: str | Path, *, user: User | None = None) -> CreateResult:
     """Validate the spec at ``path`` completely, then create everything it describes at once.
 
     On any problem ``SpecError`` lists them all and nothing is written, neither
@@ -42,9 +40,7 @@ def create_from_file(
     return create_from_loaded(kind, load_spec_file(path), user=user)
 
 
-def create_from_loaded(
-    kind: str, loaded: LoadedSpec, *, user: User | None = None
-) -> CreateResult:
+def create_from_loaded(kind: str, loaded: LoadedSpec, *, user: User | None = None) -> CreateResult:
     plan = build_plan(kind, loaded)
     result = CreateResult(skipped=plan.skipped)
     if not plan.new:

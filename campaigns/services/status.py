@@ -14,6 +14,8 @@ from campaigns.errors import ConcurrentChangeError, TransitionError
 from campaigns.models import Element, StatusChange
 from campaigns.states import Status, allowed_moves
 
+# Entering these means no processing has happened yet (a reset), so run times are cleared.
+_UNSTARTED = {Status.WAITING, Status.READY}
 # Entering these ends processing, so they stamp finished_at.
 _FINISHING = {Status.FAILED, Status.REVIEWABLE, Status.SUCCEEDED}
 _SETTLING = {Status.ACCEPTED, Status.REJECTED, Status.SUPERSEDED}
@@ -42,7 +44,7 @@ def transition(
     another process changed one of the statuses since the elements were read,
     the whole batch is rolled back with ``ConcurrentChangeError``.
     """
-    batch = [elements] if isinstance(elements, Element) else list(elements)
+    batch = _unique([elements] if isinstance(elements, Element) else list(elements))
     if not batch:
         return 0
     target = Status(to)
@@ -61,9 +63,7 @@ def transition(
     return len(batch)
 
 
-def record_creation(
-    elements: Iterable[Element], *, reason: str, user: User | None = None
-) -> None:
+def record_creation(elements: Iterable[Element], *, reason: str, user: User | None = None) -> None:
     """Write the first history row of newly created elements (from nothing to their status)."""
     batch = list(elements)
     if not batch:
@@ -81,6 +81,14 @@ def record_creation(
         )
         for element in batch
     )
+
+
+def _unique(batch: list[Element]) -> list[Element]:
+    """One entry per row: the same element twice in a batch is one change, not two."""
+    seen: dict[tuple[type, int], Element] = {}
+    for element in batch:
+        seen.setdefault((type(element), element.pk), element)
+    return list(seen.values())
 
 
 def _check_moves(batch: list[Element], target: Status, *, manual: bool) -> None:
@@ -111,6 +119,8 @@ def _apply(model: type[Element], batch: list[Element], target: Status, reason: s
             ),
             "finished_at": None,
         }
+    elif target in _UNSTARTED:
+        changes |= {"started_at": None, "finished_at": None}
     elif target in _FINISHING:
         changes["finished_at"] = now
     elif target in _SETTLING:

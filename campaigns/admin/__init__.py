@@ -1,0 +1,9 @@
+"""The Django admin, cm's power-user editor.
+
+Every model is registered; statuses change only through the admin actions,
+which call the same services as every other entry point.
+"""
+
+from campaigns.admin import archive, execution, hierarchy, history
+
+__all__ = ["archive", "execution", "hierarchy", "history"]
