@@ -1,14 +1,20 @@
 """Shifter pages."""
 
-from django.http import HttpResponse
 from django.shortcuts import render
+from django_tables2 import RequestConfig
 
 from campaigns import statedoc
 from campaigns.states import WHO
+from monitoring.queries import campaigns_with_counts, group_counts
+from monitoring.tables import CampaignTable
 
 
 def overview(request):
-    return HttpResponse("cm")
+    """The top-level processing status: every campaign, its groups counted by status."""
+    table = CampaignTable(campaigns_with_counts())
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    table.group_counts = group_counts([row.record.pk for row in table.page.object_list])
+    return render(request, "monitoring/overview.html", {"table": table})
 
 
 def states(request):
