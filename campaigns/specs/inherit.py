@@ -58,11 +58,14 @@ def _resolve_one(index, campaigns, by_name, loaded, prefix, problems, chain):
             )
         return None
     if by_name[base_name] in (*chain, index):
-        if not chain:
-            cycle = " -> ".join([str(raw.get("name")), base_name, "..."])
+        # Reported once per campaign on the cycle: when the walk from it comes back to it.
+        top = chain[0] if chain else index
+        if by_name[base_name] == top:
+            names = [str(campaigns[i].get("name")) for i in (*chain, index)]
+            cycle = " -> ".join([*names, base_name])
             problems.append(
                 loaded.problem(
-                    (*here, "extends"), f"campaigns extend each other in a cycle ({cycle})"
+                    (*prefix, top, "extends"), f"campaigns extend each other in a cycle ({cycle})"
                 )
             )
         return None

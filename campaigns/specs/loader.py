@@ -87,10 +87,24 @@ def _fail(name: str, line: int | None, message: str) -> SpecError:
     return SpecError([SpecProblem(name, line, "", message)])
 
 
-def _yaml_error(name: str, error: yaml.YAMLError) -> SpecError:
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+def _yaml_error(name: str, text: str, error: yaml.YAMLError) -> SpecError:
+    if isinstance(error, yaml.reader.ReaderError):  # a control character: a position, no marks
+        line = text[: error.position].count("\n") + 1
+        char = error.character
+        shown = f"#x{char:04x}" if isinstance(char, int) else repr(char)
+        message = f"unacceptable character {shown} ({error.reason})"
+        return _fail(name, line, f"YAML syntax error: {message}")
+    problem_mark = getattr(error, "problem_mark", None)
+    context_mark = getattr(error, "context_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     context = getattr(error, "context", None)
+    if context and context_mark:
+        context += f" started on line {context_mark.line + 1}"
+    if "'\\t'" in problem:
+        problem += " (YAML does not allow tabs in indentation)"
+    # Past the last line the problem mark is no help: point at what was left open instead.
+    at_end = problem_mark is not None and problem_mark.index >= len(text.rstrip())
+    mark = context_mark if at_end and context_mark else problem_mark or context_mark
     message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
     return _fail(name, mark.line + 1 if mark else None, message)
 
@@ -108,14 +122,14 @@ def _refuse_aliases(text: str, name: str) -> None:
                     "use step_defaults or extends to share settings",
                 )
     except yaml.YAMLError as error:
-        raise _yaml_error(name, error) from None
+        raise _yaml_error(name, text, error) from None
 
 
 def _compose(text: str, name: str) -> yaml.Node:
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as error:
-        raise _yaml_error(name, error) from None
+        raise _yaml_error(name, text, error) from None
     documents = [doc for doc in documents if doc is not None]
     if not documents:
         raise _fail(name, None, "the file holds no YAML document (it is empty)")

@@ -62,7 +62,7 @@ class Plan:
         if name in self.collections:
             _, other = self.collections[name]
             self.problems.append(
-                self.loaded.problem(where, f"collection name {name!r} is also the {other}")
+                self.loaded.problem(where, f"collection name {name!r} ({what}) is also the {other}")
             )
         else:
             self.collections[name] = (where, what)

@@ -8,7 +8,15 @@ collection names are checked by ``campaigns.specs.plan``.
 import string
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from campaigns.models.base import NAME_PATTERN, NAME_RULE
 
@@ -73,25 +81,32 @@ class CollectionTemplates(Spec):
     group_output: str = "{output_root}/{step}/{group}"
     workflow_run: str = "{output_root}/{step}/{group}/attempt_{attempt}"
 
+    @field_validator(*TEMPLATE_FIELDS)
+    @classmethod
+    def _placeholders_resolve(cls, template: str, info: ValidationInfo) -> str:
+        # Checked per field so that an error names the template's own line.
+        allowed, required = TEMPLATE_FIELDS[str(info.field_name)]
+        try:
+            used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as error:
+            raise ValueError(f"{template!r} is not a valid template: {error}") from None
+        if unknown := used - allowed:
+            shown = ", ".join(sorted("{" + u + "}" for u in unknown))
+            raise ValueError(
+                f"{template!r} uses {shown}, "
+                f"which does not resolve here (allowed: {', '.join(sorted(allowed))})"
+            )
+        if missing := required - used:
+            shown = ", ".join(sorted("{" + m + "}" for m in missing))
+            raise ValueError(f"{template!r} must use {shown} so that every name it makes is unique")
+        try:  # a bad format spec or conversion ({attempt:q}, {step!x}) shows only when filled
+            template.format(**{name: 1 if name == "attempt" else "x" for name in allowed})
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{template!r} is not a valid template: {error}") from None
+        return template
+
     @model_validator(mode="after")
-    def _placeholders_resolve(self) -> "CollectionTemplates":
-        for name, (allowed, required) in TEMPLATE_FIELDS.items():
-            template = getattr(self, name)
-            try:
-                used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-            except ValueError as error:
-                raise ValueError(f"{name}: {template!r} is not a valid template: {error}") from None
-            if unknown := used - allowed:
-                shown = ", ".join(sorted("{" + u + "}" for u in unknown))
-                raise ValueError(
-                    f"{name}: {template!r} uses {shown}, "
-                    f"which does not resolve here (allowed: {', '.join(sorted(allowed))})"
-                )
-            if missing := required - used:
-                shown = ", ".join(sorted("{" + m + "}" for m in missing))
-                raise ValueError(
-                    f"{name}: {template!r} must use {shown} so that every name it makes is unique"
-                )
+    def _input_is_not_output(self) -> "CollectionTemplates":
         if self.group_input == self.group_output:
             raise ValueError("group_input and group_output must differ")
         return self
@@ -104,6 +119,20 @@ class Split(Spec):
     dimension: str | None = None
     values: list[list[int | str]] | None = None
 
+    @field_validator("values")
+    @classmethod
+    def _one_group_per_value(
+        cls, values: list[list[int | str]] | None
+    ) -> list[list[int | str]] | None:
+        seen: set[int | str] = set()
+        for chunk in values or []:
+            if not chunk:
+                raise ValueError("each group's list of values must be non-empty")
+            if twice := seen & set(chunk):
+                raise ValueError(f"value {sorted(twice, key=str)[0]!r} is in more than one group")
+            seen.update(chunk)
+        return values
+
     @model_validator(mode="after")
     def _consistent(self) -> "Split":
         if self.method == "values":
@@ -111,11 +140,6 @@ class Split(Spec):
                 raise ValueError(
                     "method 'values' needs a dimension and a non-empty list of value lists"
                 )
-            if any(not chunk for chunk in self.values):
-                raise ValueError("each group's list of values must be non-empty")
-            flat = [v for chunk in self.values for v in chunk]
-            if len(flat) != len(set(flat)):
-                raise ValueError("a value appears in more than one group")
         elif self.dimension is not None or self.values is not None:
             raise ValueError("method 'none' takes no dimension or values")
         return self
@@ -146,11 +170,14 @@ class StepSpec(Spec):
     bps: BpsConfig = Field(default_factory=dict)
     wms: Wms | None = None
 
-    @model_validator(mode="after")
-    def _split_or_groups(self) -> "StepSpec":
-        if self.groups and self.split is not None and self.split.method != "none":
+    @field_validator("groups")
+    @classmethod
+    def _split_or_groups(cls, groups: list[GroupSpec], info: ValidationInfo) -> list[GroupSpec]:
+        # A field validator (split is validated first) so that the error names groups.
+        split = info.data.get("split")
+        if groups and split is not None and split.method != "none":
             raise ValueError("give either a split rule or a list of groups, not both")
-        return self
+        return groups
 
 
 class CampaignSpec(Spec):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from campaigns.specs.loader import LoadedSpec
 from campaigns.specs.problems import FieldPath, SpecProblem, field_name
+from campaigns.specs.schema import GroupSpec
 
 
 def validate[M: BaseModel](
@@ -32,7 +33,7 @@ def validate[M: BaseModel](
 
 
 def _problem(model, data, loaded, prefix, origin, error) -> SpecProblem:
-    loc = _data_loc(data, error["loc"])
+    loc = _data_loc(data, error["loc"], error["type"] == "missing")
     where = (origin or {}).get(str(loc[0]), prefix) if loc else prefix
     path = (*where, *loc)
     return SpecProblem(
@@ -40,9 +41,10 @@ def _problem(model, data, loaded, prefix, origin, error) -> SpecProblem:
     )
 
 
-def _data_loc(data: Any, loc: tuple) -> FieldPath:
+def _data_loc(data: Any, loc: tuple, missing: bool) -> FieldPath:
     # Drop the segments pydantic adds for union branches ("str", "int", ...), which are
-    # not in the file: keep a segment only if it exists there, or it is the last one.
+    # not in the file: keep a segment only if it exists there, or it is the last one of
+    # a "missing" error (the field that should be there).
     kept: list[str | int] = []
     current = data
     for index, segment in enumerate(loc):
@@ -51,7 +53,7 @@ def _data_loc(data: Any, loc: tuple) -> FieldPath:
             isinstance(current, list) and isinstance(segment, int) and segment < len(current)
         ):
             current = current[segment]
-        elif not last:
+        elif not (last and missing):
             continue
         kept.append(segment)
     return tuple(kept)
@@ -64,7 +66,7 @@ def _message(model: type[BaseModel], loc: FieldPath, error: dict) -> str:
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        if loc[-1] == "bps" and "groups" in loc:
+        if loc[-1] == "bps" and _is_group(_model_at(model, loc[:-1])):
             return "groups cannot override the BPS template: every workflow of a step shares it"
         return f"unknown field {loc[-1]!r}{hint}"
     if kind == "value_error":
@@ -74,19 +76,29 @@ def _message(model: type[BaseModel], loc: FieldPath, error: dict) -> str:
 
 
 def _allowed_keys(model: type[BaseModel], loc: FieldPath) -> list[str]:
+    current = _model_at(model, loc)
+    return sorted(current.model_fields) if current is not None else []
+
+
+def _is_group(model: type[BaseModel] | None) -> bool:
+    return model is not None and issubclass(model, GroupSpec)
+
+
+def _model_at(model: type[BaseModel], loc: FieldPath) -> type[BaseModel] | None:
+    """The model that validates the mapping at ``loc``, if one does."""
     current: Any = model
     for segment in loc:
         if isinstance(segment, int):
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
+            return None
         field = current.model_fields.get(str(segment))
         if field is None:
-            return []
+            return None
         current = _inner_model(field.annotation)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return sorted(current.model_fields)
-    return []
+        return current
+    return None
 
 
 def _inner_model(annotation: Any) -> Any:
