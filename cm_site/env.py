@@ -48,6 +48,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_map(name: str, default: dict[str, str]) -> dict[str, str]:
+    """``label=value,label=value`` into a mapping."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    mapping = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        label, sep, value = item.partition("=")
+        if not sep or not label.strip() or not value.strip():
+            raise EnvError(f"{name}: {item!r} is not of the form label=value")
+        mapping[label.strip()] = value.strip()
+    return mapping
+
+
 def env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
     return Path(raw).expanduser().resolve() if raw else default

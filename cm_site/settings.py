@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from cm_site.env import env_bool, env_int, env_list, env_path, env_str
+from cm_site.env import env_bool, env_int, env_list, env_map, env_path, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,6 +28,9 @@ CM_YAML_ARCHIVE_DIR = env_path("CM_YAML_ARCHIVE_DIR", VAR_DIR / "archive" / "yam
 CM_PANDA_ARCHIVE_DIR = env_path("CM_PANDA_ARCHIVE_DIR", VAR_DIR / "archive" / "panda")
 # Specs larger than this are refused before parsing.
 CM_SPEC_MAX_BYTES = env_int("CM_SPEC_MAX_BYTES", 1024 * 1024)
+# Butler repositories by label ("label=path-or-URI,..."); a spec's butler_repo may name a
+# label or give a path/URI directly. The demo's repository is built by `cm demo-repo`.
+CM_BUTLER_REPOSITORIES = env_map("CM_BUTLER_REPOSITORIES", {"demo": str(VAR_DIR / "demo" / "repo")})
 
 # --- Database ----------------------------------------------------------------
 DATABASES = {

@@ -32,7 +32,12 @@ def _created(element):
 
 
 def make_production(**overrides) -> Production:
-    fields = {"name": _name("prod"), "campaign_type": CampaignType.objects.get(name="DataProc")}
+    name = overrides.pop("name", _name("prod"))
+    fields = {
+        "name": name,
+        "campaign_type": CampaignType.objects.get(name="DataProc"),
+        "output_collection": f"cm/{name}",
+    }
     return _created(Production.objects.create(**(fields | overrides)))
 
 
@@ -41,9 +46,10 @@ def make_campaign(production: Production | None = None, **overrides) -> Campaign
     fields = {
         "production": production or make_production(),
         "name": name,
-        "butler_repo": "/repo/main",
-        "input_collections": ["test/raw"],
-        "pipeline": "examples/pipelines/add.yaml",
+        "butler_repo": "demo",  # each test's copy of the demo repository (tests/conftest.py)
+        "input_collections": ["demo/raw"],
+        "data_query": "instrument = 'DemoCam'",
+        "pipeline": "examples/pipelines/demo.yaml",
         "lsst_version": "w_2026_47",
         "output_root": f"cm/{name}",
         "output_collection": f"cm/{name}",
@@ -59,8 +65,9 @@ def make_step(campaign: Campaign | None = None, **overrides) -> Step:
         "campaign": campaign,
         "name": name,
         "order": order,
-        "pipeline_subset": name,
+        "pipeline_subset": "step1",
         "output_collection": f"{campaign.output_root}/{name}",
+        "input_collection": f"{campaign.output_root}/{name}/input",
     }
     return _created(Step.objects.create(**(fields | overrides)))
 

@@ -1,6 +1,10 @@
 """Shared fixtures: every test gets its own archive and launching area."""
 
+import shutil
+
 import pytest
+
+pytest_plugins = ["tests.butler_fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +31,14 @@ def admin_user(django_user_model):
 def fast_password_hashing(settings):
     """Tests make users; full-strength hashing would cost half a second each."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def demo_butler(settings, demo_repo_template, tmp_path):
+    """The label ``demo`` (the examples' butler_repo) names this test's copy of the demo repo."""
+    from campaigns.butler import adapter
+
+    copy = shutil.copytree(demo_repo_template, tmp_path / "demo-repo")
+    settings.CM_BUTLER_REPOSITORIES = {"demo": str(copy)}
+    yield copy
+    adapter.forget()

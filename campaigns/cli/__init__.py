@@ -9,4 +9,7 @@ SUBCOMMAND_MODULES = [
     "campaigns.cli.create",
     "campaigns.cli.archive",
     "campaigns.cli.states",
+    "campaigns.cli.demo",
+    "campaigns.cli.butler",
+    "campaigns.cli.judge",
 ]

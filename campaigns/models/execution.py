@@ -16,6 +16,12 @@ class Workflow(Element, QuantumCounts, SpecFields):
     output_run = models.CharField(
         max_length=1000, unique=True, help_text="RUN collection the attempt writes."
     )
+    run_registered_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its RUN collection was seen in the butler."
+    )
+    run_removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its RUN collection was deleted (invalidation)."
+    )
     submit_config = models.ForeignKey(
         "campaigns.ArchivedConfig",
         null=True,

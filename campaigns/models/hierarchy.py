@@ -48,6 +48,11 @@ class Production(Element, QuantumCounts, SpecFields):
         CampaignType, on_delete=models.PROTECT, related_name="productions"
     )
     description = models.TextField(blank=True)
+    output_collection = models.CharField(
+        max_length=1000,
+        unique=True,
+        help_text="CHAINED, in each repository its campaigns use: its validated campaigns.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -108,6 +113,11 @@ class Step(Element, QuantumCounts, SpecFields):
         "self", symmetrical=False, blank=True, related_name="dependents"
     )
     data_query = models.TextField(blank=True, help_text="ANDed with the campaign's data query.")
+    input_collection = models.CharField(
+        max_length=1000,
+        unique=True,
+        help_text="CHAINED: its prerequisites' validated outputs, or the campaign's inputs.",
+    )
     split = models.JSONField(default=dict, help_text="How the step's data is split into groups.")
     bps = models.JSONField(
         default=dict, help_text="The step's BPS template, after inheritance from the campaign."
@@ -147,6 +157,13 @@ class Group(Element, QuantumCounts, SpecFields):
     output_collection = models.CharField(
         max_length=1000, unique=True, help_text="CHAINED: its attempts' RUNs."
     )
+    data_id_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Data IDs in its input collection, once built."
+    )
+    dataset_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Datasets in its input collection, once built."
+    )
+    inputs_built_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["step", "name"]

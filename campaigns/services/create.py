@@ -9,7 +9,8 @@ from django.db.models import Model
 
 from campaigns import archive
 from campaigns.errors import CampaignError
-from campaigns.models import ArchivedConfig
+from campaigns.models import ArchivedConfig, Campaign, Group, Step, Workflow
+from campaigns.services import collections
 from campaigns.services.status import record_creation
 from campaigns.specs.loader import LoadedSpec, load_spec_file
 from campaigns.specs.plan import New, Plan, build_plan
@@ -64,7 +65,38 @@ def create_from_loaded(kind: str, loaded: LoadedSpec, *, user: User | None = Non
     result.config = config
     for item in plan.new:
         result.created.setdefault(item.model.__name__.lower(), []).append(_path(item))
+    _provision(plan)
     return result
+
+
+def _provision(plan: Plan) -> None:
+    """Make the butler collections of every campaign the plan touched (after the commit)."""
+    touched = {}
+    for item in plan.new:
+        campaign = _campaign_of(item.instance)
+        if campaign is not None:
+            touched[campaign.pk] = campaign
+    for campaign in touched.values():
+        try:
+            collections.sync(campaign)
+        except CampaignError as error:
+            raise CampaignError(
+                f"{plan.loaded.name}: created in cm's database, but making its butler collections "
+                f"failed: {error}\nFix the cause, then run: python manage.py cm butler sync "
+                f"{campaign.path}"
+            ) from error
+
+
+def _campaign_of(instance) -> Campaign | None:
+    if isinstance(instance, Campaign):
+        return instance
+    if isinstance(instance, Step):
+        return instance.campaign
+    if isinstance(instance, Group):
+        return instance.step.campaign
+    if isinstance(instance, Workflow):
+        return instance.group.step.campaign
+    return None  # a production on its own has no collections until it has campaigns
 
 
 def _write_rows(plan: Plan, config: ArchivedConfig, user) -> None:

@@ -78,9 +78,19 @@ def _resolve_one(index, campaigns, by_name, loaded, prefix, problems, chain):
     merged = {k: v for k, v in base_fields.items() if k not in ("name", "extends", "description")}
     merged_origin = {k: v for k, v in base_origin.items() if k in merged}
     for key, value in raw.items():
-        if key in MERGED_KEYS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key == "step_defaults" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_step_defaults(merged[key], value)
+        elif key in MERGED_KEYS and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
         merged_origin[key] = here
     return merged, merged_origin
+
+
+def _merge_step_defaults(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    # The BPS template merges key by key; a split rule is one whole rule, replaced.
+    merged = {**base, **override}
+    if isinstance(base.get("bps"), dict) and isinstance(override.get("bps"), dict):
+        merged["bps"] = deep_merge(base["bps"], override["bps"])
+    return merged

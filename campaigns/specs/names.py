@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from campaigns.models import Campaign, Group, Step, Workflow
+from campaigns.models import Campaign, Group, Production, Step, Workflow
 
 
 class NameError_(ValueError):
@@ -20,10 +20,12 @@ def fill(template: str, values: dict[str, Any]) -> str:
 
 
 def existing_names(names: set[str]) -> dict[str, str]:
-    """Which of ``names`` cm already uses, and for what: five indexed look-ups in all."""
+    """Which of ``names`` cm already uses, and for what: one indexed look-up per kind of name."""
     found: dict[str, str] = {}
     lookups = [
+        (Production, "output_collection", "production output"),
         (Campaign, "output_collection", "campaign output"),
+        (Step, "input_collection", "step input"),
         (Step, "output_collection", "step output"),
         (Group, "input_collection", "group input"),
         (Group, "output_collection", "group output"),

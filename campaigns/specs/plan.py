@@ -10,7 +10,10 @@ element that already exists with an identical spec is skipped, which makes
 from dataclasses import dataclass, field
 from typing import Any
 
+from campaigns.butler import adapter
+from campaigns.errors import CampaignError
 from campaigns.models import Campaign, CampaignType, Group, Production, Step, Workflow
+from campaigns.specs.data import CampaignData
 from campaigns.specs.inherit import deep_merge, resolve_extends
 from campaigns.specs.loader import LoadedSpec
 from campaigns.specs.names import NameError_, existing_names, fill
@@ -51,14 +54,18 @@ class Plan:
     new: list[New] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     problems: list[SpecProblem] = field(default_factory=list)
-    # name -> (path in the file, what it names), for the clash check
+    # name -> (path in the file, what it names), for the clash checks
     collections: dict[str, tuple[FieldPath, str]] = field(default_factory=dict)
+    # butler repository label -> names that must not exist there yet
+    in_repo: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, item: New) -> New:
         self.new.append(item)
         return item
 
-    def claim(self, name: str, where: FieldPath, what: str) -> None:
+    def claim(self, name: str, where: FieldPath, what: str, repo: str | None = None) -> None:
+        if repo is not None:
+            self.in_repo.setdefault(repo, set()).add(name)
         if name in self.collections:
             _, other = self.collections[name]
             self.problems.append(
@@ -93,8 +100,9 @@ def build_plan(kind: str, loaded: LoadedSpec) -> Plan:
         "group": _plan_group_file,
         "workflow": _plan_workflow_file,
     }[kind](plan)
+    _check_clashes_with_database(plan)
     if not plan.problems:
-        _check_clashes_with_database(plan)
+        _check_clashes_with_butler(plan)
     if plan.problems:
         raise SpecError(plan.problems)
     return plan
@@ -121,12 +129,15 @@ def _plan_production_file(plan: Plan) -> None:
         "name": spec.name,
         "campaign_type": spec.campaign_type,
         "description": spec.description,
+        "output_collection": spec.output_collection or spec.name,
     }
     production: Production | New | None = Production.objects.filter(name=spec.name).first()
     if isinstance(production, Production):
         plan.conflict((), f"production {spec.name}", production.spec, fragment)
         plan.skipped.append(f"production {spec.name}")
     else:
+        chain = fragment["output_collection"]
+        plan.claim(chain, ("output_collection",), f"output of production {spec.name}")
         production = plan.add(
             New(
                 Production,
@@ -134,6 +145,7 @@ def _plan_production_file(plan: Plan) -> None:
                     "name": spec.name,
                     "campaign_type": campaign_type,
                     "description": spec.description,
+                    "output_collection": spec.output_collection or spec.name,
                     "spec": fragment,
                     "status": Status.READY,
                 },
@@ -192,6 +204,8 @@ def _campaign_fragment(spec: CampaignSpec) -> dict[str, Any]:
 
 def _plan_campaign(plan, spec: CampaignSpec, production, where: FieldPath, origin) -> None:
     fragment = _campaign_fragment(spec)
+    located = {k: (*(origin or {}).get(k, where), k) for k in ("butler_repo", "pipeline")}
+    data = CampaignData(plan, fragment, located)
     label = f"{_name_of(production)}/{spec.name}"
     values = {
         "production": _name_of(production),
@@ -208,7 +222,9 @@ def _plan_campaign(plan, spec: CampaignSpec, production, where: FieldPath, origi
     else:
         output = _fill(plan, spec.collections.campaign_output, values, (*where, "collections"))
         if output:
-            plan.claim(output, (*where, "output_root"), f"output of campaign {label}")
+            plan.claim(output, (*where, "output_root"), f"output of campaign {label}", data.label)
+        if isinstance(production, New):
+            plan.in_repo.setdefault(data.label, set()).add(production.fields["output_collection"])
         campaign = plan.add(
             New(
                 Campaign,
@@ -237,7 +253,16 @@ def _plan_campaign(plan, spec: CampaignSpec, production, where: FieldPath, origi
     items = []
     for index, step in enumerate(spec.steps):
         item = _plan_step(
-            plan, step, fragment, campaign, label, values, (*steps_where, index), index + 1, known
+            plan,
+            step,
+            fragment,
+            campaign,
+            label,
+            values,
+            (*steps_where, index),
+            index + 1,
+            known,
+            data,
         )
         if item is not None:
             planned[step.name] = item
@@ -288,16 +313,23 @@ def _plan_step_file(plan: Plan) -> None:
         "campaign": campaign_name,
         "output_root": campaign.output_root,
     }
-    item = _plan_step(plan, spec, campaign.spec, campaign, spec.campaign, values, (), order, known)
+    data = CampaignData(
+        plan, campaign.spec, {"butler_repo": ("campaign",), "pipeline": ("campaign",)}
+    )
+    item = _plan_step(
+        plan, spec, campaign.spec, campaign, spec.campaign, values, (), order, known, data
+    )
     if item is not None:
         _link_prerequisites(plan, [(None, spec, item)], {**known, spec.name: item}, None)
 
 
 def _plan_step(
-    plan, step: StepSpec, campaign_fragment, campaign, label, values, where, order, known
+    plan, step: StepSpec, campaign_fragment, campaign, label, values, where, order, known, data
 ):
     fragment = _step_fragment(step, campaign_fragment)
     path = f"{label}/{step.name}"
+    subset_where = (*where, "pipeline_subset") if step.pipeline_subset else (*where, "name")
+    data.check_subset(fragment["pipeline_subset"], subset_where)
     existing = known.get(step.name)
     if existing is not None:
         wanted = {**fragment, "order": order} if plan.kind != "step" else fragment
@@ -308,11 +340,13 @@ def _plan_step(
         known_groups = {g.name: g for g in existing.groups.all()}
     else:
         step_values = {**values, "step": step.name}
-        output = _fill(
-            plan, _templates(campaign, campaign_fragment)["step_output"], step_values, where
-        )
+        templates = _templates(campaign, campaign_fragment)
+        output = _fill(plan, templates["step_output"], step_values, where)
         if output:
-            plan.claim(output, (*where, "name"), f"output of step {path}")
+            plan.claim(output, (*where, "name"), f"output of step {path}", data.label)
+        step_input = _fill(plan, templates["step_input"], step_values, where)
+        if step_input:
+            plan.claim(step_input, (*where, "name"), f"input of step {path}", data.label)
         parent = plan.add(
             New(
                 Step,
@@ -325,6 +359,7 @@ def _plan_step(
                     "bps": fragment["bps"],
                     "wms": fragment["wms"],
                     "output_collection": output or "",
+                    "input_collection": step_input or "",
                     "spec": fragment,
                     "status": Status.WAITING if step.prerequisites else Status.READY,
                 },
@@ -333,7 +368,14 @@ def _plan_step(
             )
         )
         known_groups = {}
-    groups = _groups_of(step, Split.model_validate(fragment["split"]))
+    split = Split.model_validate(fragment["split"])
+    split_where = (*where, "split") if step.split else (*where, "name")
+    values_found = (
+        data.split_values(split, step.data_query, split_where)
+        if split.method == "dimension" and existing is None
+        else []
+    )
+    groups = _groups_of(step, split, values_found)
     group_where = (*where, "groups") if step.groups else (*where, "split")
     for index, group in enumerate(groups):
         gwhere = (*group_where, index) if step.groups else group_where
@@ -347,14 +389,22 @@ def _plan_step(
             gwhere,
             path,
             known_groups,
+            data.label,
         )
     _check_unique_names(plan, [g.model_dump() for g in step.groups], (*where, "groups"), "group")
     return parent
 
 
-def _groups_of(step: StepSpec, split: Split) -> list[GroupSpec]:
+def _groups_of(step: StepSpec, split: Split, found: list[Any]) -> list[GroupSpec]:
     if step.groups:
         return list(step.groups)
+    if split.method == "dimension":
+        size = split.max_group_size or 1
+        chunks = [found[i : i + size] for i in range(0, len(found), size)]
+        return [
+            GroupSpec(name=f"g{index:03d}", data_query=_in_query(split.dimension or "", chunk))
+            for index, chunk in enumerate(chunks)
+        ]
     if split.method == "values":
         return [
             GroupSpec(name=f"g{index:03d}", data_query=_in_query(split.dimension or "", chunk))
@@ -449,11 +499,31 @@ def _plan_group_file(plan: Plan) -> None:
         "step": step_name,
     }
     known = {g.name: g for g in step.groups.filter(name=spec.name)}
-    _plan_group(plan, spec, step, campaign, campaign.spec, values, (), spec.step, known)
+    _plan_group(
+        plan,
+        spec,
+        step,
+        campaign,
+        campaign.spec,
+        values,
+        (),
+        spec.step,
+        known,
+        campaign.butler_repo,
+    )
 
 
 def _plan_group(
-    plan, group: GroupSpec, step, campaign, campaign_fragment, values, where, step_path, known
+    plan,
+    group: GroupSpec,
+    step,
+    campaign,
+    campaign_fragment,
+    values,
+    where,
+    step_path,
+    known,
+    repo: str,
 ):
     fragment = {"name": group.name, "data_query": group.data_query}
     path = f"{step_path}/{group.name}"
@@ -468,7 +538,7 @@ def _plan_group(
     for key, what in (("group_input", "input"), ("group_output", "output")):
         names[key] = _fill(plan, templates[key], group_values, where)
         if names[key]:
-            plan.claim(names[key], where, f"{what} of group {path}")
+            plan.claim(names[key], where, f"{what} of group {path}", repo)
     ready = (isinstance(step, New) and step.fields["status"] == Status.READY) or (
         not isinstance(step, New) and step.status == Status.READY
     )
@@ -543,7 +613,7 @@ def _plan_workflow_file(plan: Plan) -> None:
     }
     run = _fill(plan, campaign.collection_templates["workflow_run"], values, ("group",))
     if run:
-        plan.claim(run, ("group",), f"RUN of {spec.group} attempt {attempt}")
+        plan.claim(run, ("group",), f"RUN of {spec.group} attempt {attempt}", campaign.butler_repo)
     plan.add(
         New(
             Workflow,
@@ -650,3 +720,22 @@ def _check_clashes_with_database(plan: Plan) -> None:
                 where, f"collection name {name!r} ({ours}) is already the {what} of another element"
             )
         )
+
+
+def _check_clashes_with_butler(plan: Plan) -> None:
+    """Names cm would create must not exist yet in the repository they go to."""
+    for label, names in plan.in_repo.items():
+        try:
+            found = adapter.repo(label).existing(names)
+        except CampaignError as error:
+            plan.problems.append(plan.loaded.problem((), str(error)))
+            continue
+        for name, state in sorted(found.items()):
+            where, ours = plan.collections.get(name, ((), "a collection cm would create"))
+            plan.problems.append(
+                plan.loaded.problem(
+                    where,
+                    f"collection name {name!r} ({ours}) already exists in butler {label!r} "
+                    f"as a {state.type} collection",
+                )
+            )

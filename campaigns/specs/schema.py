@@ -62,6 +62,7 @@ class Spec(BaseModel):
 # Placeholders each collection-name template may use, and must use to stay unique.
 TEMPLATE_FIELDS = {
     "campaign_output": ({"production", "campaign", "output_root"}, set()),
+    "step_input": ({"production", "campaign", "output_root", "step"}, {"step"}),
     "step_output": ({"production", "campaign", "output_root", "step"}, {"step"}),
     "group_input": ({"production", "campaign", "output_root", "step", "group"}, {"step", "group"}),
     "group_output": ({"production", "campaign", "output_root", "step", "group"}, {"step", "group"}),
@@ -76,6 +77,7 @@ class CollectionTemplates(Spec):
     """How butler collection names derive from the hierarchy (``{placeholders}``)."""
 
     campaign_output: str = "{output_root}"
+    step_input: str = "{output_root}/{step}/input"
     step_output: str = "{output_root}/{step}"
     group_input: str = "{output_root}/{step}/{group}/input"
     group_output: str = "{output_root}/{step}/{group}"
@@ -115,9 +117,10 @@ class CollectionTemplates(Spec):
 class Split(Spec):
     """How a step's data is split into groups."""
 
-    method: Literal["none", "values"] = "none"
+    method: Literal["none", "values", "dimension"] = "none"
     dimension: str | None = None
     values: list[list[int | str]] | None = None
+    max_group_size: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("values")
     @classmethod
@@ -140,8 +143,17 @@ class Split(Spec):
                 raise ValueError(
                     "method 'values' needs a dimension and a non-empty list of value lists"
                 )
-        elif self.dimension is not None or self.values is not None:
-            raise ValueError("method 'none' takes no dimension or values")
+            if self.max_group_size is not None:
+                raise ValueError(
+                    "method 'values' takes no max_group_size (the lists are the groups)"
+                )
+        elif self.method == "dimension":
+            if not self.dimension or self.max_group_size is None:
+                raise ValueError("method 'dimension' needs a dimension and a max_group_size")
+            if self.values is not None:
+                raise ValueError("method 'dimension' takes no values (the butler provides them)")
+        elif self.dimension is not None or self.values is not None or self.max_group_size:
+            raise ValueError("method 'none' takes no dimension, values or max_group_size")
         return self
 
 
@@ -204,6 +216,7 @@ class ProductionSpec(Spec):
     name: Name
     campaign_type: Name
     description: str = ""
+    output_collection: Collection | None = None  # defaults to the production's name
     campaigns: list[dict[str, Any]] = Field(default_factory=list)
 
 
