@@ -211,6 +211,33 @@ def test_purge_keeps_runs_that_another_chain_still_references(demo, operator):
     assert repo.existing([workflow.output_run])
 
 
+def test_purging_a_step_keeps_runs_another_campaign_reads(demo, operator, tmp_path):
+    step1 = Step.objects.get(campaign__name="test", name="step1")
+    process_and_validate_step(step1, operator)
+    consumer = tmp_path / "consumer.yaml"
+    consumer.write_text(
+        (ROOT / "examples" / "more" / "campaign.yaml")
+        .read_text()
+        .replace("input_collections: [demo/raw]", "input_collections: [demo-dp/test/step1]")
+        .replace("pipeline_subset: step1", "pipeline_subset: step2")
+        .replace("- name: step1", "- name: step2\n    pipeline_subset: step2")
+    )
+    create_from_file("campaign", consumer)  # its step input chains the test campaign's step1
+    report = invalidate(step1, user=operator, reason="bad", purge=True)
+    assert report.deleted_runs == []
+    # Both the other campaign's step and this campaign's own step2 read step1's outputs.
+    assert {why for _, why in report.kept_runs} == {
+        "still in demo-dp/rerun/step2/input, demo-dp/test/step2/input"
+    }
+
+
+def test_a_missing_input_collection_is_a_spec_error(demo_butler, tmp_path):
+    spec = tmp_path / "p.yaml"
+    spec.write_text(EXAMPLE.read_text().replace("[demo/raw]", "[demo/nothing]"))
+    with pytest.raises(SpecError, match="input collection\\(s\\) demo/nothing not in butler"):
+        create_from_file("production", spec)
+
+
 def test_invalidating_a_running_group_is_refused(demo, operator):
     target = group("demo-dp/test/step1/g000")
     transition(target, Status.RUNNING, reason="test")

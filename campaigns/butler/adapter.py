@@ -125,8 +125,11 @@ class Repo:
         for dataset_type in dataset_types:
             data_ids = self._call(
                 f"querying {dimension} values of {dataset_type}",
-                lambda dt=dataset_type: self.butler.registry.queryDataIds(
-                    [dimension], datasets=dt, collections=list(collections), where=where
+                # Materialised inside the call: the query runs lazily, on iteration.
+                lambda dt=dataset_type: list(
+                    self.butler.registry.queryDataIds(
+                        [dimension], datasets=dt, collections=list(collections), where=where
+                    )
                 ),
             )
             values.update(data_id[dimension] for data_id in data_ids)

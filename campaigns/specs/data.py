@@ -31,10 +31,12 @@ class CampaignData:
         self.input_collections: list[str] = list(fields["input_collections"])
         self.data_query: str = fields.get("data_query", "")
         self.repo: adapter.Repo | None = None
+        self.missing_inputs: list[str] = []
         self.subsets: frozenset[str] | None = None
         self.inputs: tuple[str, ...] = ()
         try:
             self.repo = adapter.repo(self.label)
+            self._check_inputs_exist(where.get("input_collections", where["butler_repo"]))
         except CampaignError as error:
             plan.problems.append(plan.loaded.problem(where["butler_repo"], str(error)))
         try:
@@ -42,6 +44,19 @@ class CampaignData:
             self.inputs = pipelines.input_dataset_types(self.pipeline)
         except CampaignError as error:
             plan.problems.append(plan.loaded.problem(where["pipeline"], str(error)))
+
+    def _check_inputs_exist(self, where: FieldPath) -> None:
+        assert self.repo is not None
+        missing = sorted(
+            set(self.input_collections) - set(self.repo.existing(self.input_collections))
+        )
+        self.missing_inputs = missing
+        if missing:
+            self.plan.problems.append(
+                self.plan.loaded.problem(
+                    where, f"input collection(s) {', '.join(missing)} not in butler {self.label!r}"
+                )
+            )
 
     def check_subset(self, subset: str, where: FieldPath) -> None:
         if self.subsets is not None and subset not in self.subsets:
@@ -54,7 +69,7 @@ class CampaignData:
 
     def split_values(self, split: Split, step_query: str, where: FieldPath) -> list[Any]:
         """The values of the split dimension among the campaign's input data for this step."""
-        if self.repo is None or not self.inputs or not split.dimension:
+        if self.repo is None or not self.inputs or not split.dimension or self.missing_inputs:
             return []
         query = full_query(self.data_query, step_query)
         try:

@@ -204,7 +204,10 @@ def _campaign_fragment(spec: CampaignSpec) -> dict[str, Any]:
 
 def _plan_campaign(plan, spec: CampaignSpec, production, where: FieldPath, origin) -> None:
     fragment = _campaign_fragment(spec)
-    located = {k: (*(origin or {}).get(k, where), k) for k in ("butler_repo", "pipeline")}
+    located = {
+        k: (*(origin or {}).get(k, where), k)
+        for k in ("butler_repo", "pipeline", "input_collections")
+    }
     data = CampaignData(plan, fragment, located)
     label = f"{_name_of(production)}/{spec.name}"
     values = {
