@@ -12,8 +12,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
 from campaigns.errors import CampaignError, TransitionError
-from campaigns.models import Campaign, Element, Group, Production, StatusChange, Step, Workflow
+from campaigns.models import Campaign, Element, Group, Production, StatusChange, Step
 from campaigns.services import collections
+from campaigns.services.lookup import campaign_of
 from campaigns.services.status import describe, transition
 from campaigns.states import Status
 
@@ -138,19 +139,6 @@ def _sync_butler(elements: list[Element]) -> None:
                 f"the status was changed, but updating the butler failed: {error}\n"
                 f"Fix the cause, then run: python manage.py cm butler sync {campaign.path}"
             ) from error
-
-
-def campaign_of(element: Element) -> Campaign | None:
-    """The campaign an element belongs to; None for a production."""
-    if isinstance(element, Campaign):
-        return element
-    if isinstance(element, Step):
-        return element.campaign
-    if isinstance(element, Group):
-        return element.step.campaign
-    if isinstance(element, Workflow):
-        return element.group.step.campaign
-    return None
 
 
 def invalidate(elements: Element | Iterable[Element], *, user: User, reason: str) -> int:

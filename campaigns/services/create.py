@@ -9,8 +9,9 @@ from django.db.models import Model
 
 from campaigns import archive
 from campaigns.errors import CampaignError
-from campaigns.models import ArchivedConfig, Campaign, Group, Step, Workflow
+from campaigns.models import ArchivedConfig
 from campaigns.services import collections
+from campaigns.services.lookup import campaign_of
 from campaigns.services.status import record_creation
 from campaigns.specs.loader import LoadedSpec, load_spec_file
 from campaigns.specs.plan import New, Plan, build_plan
@@ -73,7 +74,7 @@ def _provision(plan: Plan) -> None:
     """Make the butler collections of every campaign the plan touched (after the commit)."""
     touched = {}
     for item in plan.new:
-        campaign = _campaign_of(item.instance)
+        campaign = campaign_of(item.instance)  # None: a production alone has no collections
         if campaign is not None:
             touched[campaign.pk] = campaign
     for campaign in touched.values():
@@ -85,18 +86,6 @@ def _provision(plan: Plan) -> None:
                 f"failed: {error}\nFix the cause, then run: python manage.py cm butler sync "
                 f"{campaign.path}"
             ) from error
-
-
-def _campaign_of(instance) -> Campaign | None:
-    if isinstance(instance, Campaign):
-        return instance
-    if isinstance(instance, Step):
-        return instance.campaign
-    if isinstance(instance, Group):
-        return instance.step.campaign
-    if isinstance(instance, Workflow):
-        return instance.group.step.campaign
-    return None  # a production on its own has no collections until it has campaigns
 
 
 def _write_rows(plan: Plan, config: ArchivedConfig, user) -> None:

@@ -18,6 +18,7 @@ from campaigns.butler import adapter
 from campaigns.errors import CampaignError, TransitionError
 from campaigns.models import Campaign, Element, Group, Production, Step, Workflow
 from campaigns.services import collections
+from campaigns.services.lookup import campaign_of
 from campaigns.services.status import describe, transition
 from campaigns.states import Status, allowed_moves
 
@@ -87,21 +88,14 @@ def _campaigns_of(batch: list[Element]) -> list[Campaign]:
         if isinstance(element, Production):
             found |= {c.pk: c for c in element.campaigns.all()}
         else:
-            campaign = _campaign(element)
+            campaign = campaign_of(element)
+            if campaign is None or isinstance(element, Workflow):
+                raise CampaignError(
+                    f"{describe(element)}: only productions, campaigns, steps and "
+                    "groups are invalidated"
+                )
             found[campaign.pk] = campaign
     return list(found.values())
-
-
-def _campaign(element: Element) -> Campaign:
-    if isinstance(element, Campaign):
-        return element
-    if isinstance(element, Step):
-        return element.campaign
-    if isinstance(element, Group):
-        return element.step.campaign
-    raise CampaignError(
-        f"{describe(element)}: only productions, campaigns, steps and groups are invalidated"
-    )
 
 
 def _reject_all(batch, user, reason, report) -> dict[type, list[Element]]:

@@ -31,3 +31,16 @@ def element_by_path(path: str) -> Element:
     if found is None:
         raise CampaignError(f"no {_LEVELS[len(parts) - 1]} {'/'.join(parts)!r}")
     return found
+
+
+def campaign_of(element: Element) -> Campaign | None:
+    """The campaign an element belongs to; None for a production (it has several)."""
+    if isinstance(element, Campaign):
+        return element
+    if isinstance(element, Step):
+        return element.campaign
+    if isinstance(element, Group):
+        return element.step.campaign
+    if isinstance(element, Workflow):
+        return element.group.step.campaign
+    return None
