@@ -289,3 +289,25 @@ def test_cli_butler_check_and_invalidate_dry_run(demo, operator, capsys):
     assert "would reject group demo-dp/test/step1/g000 (was ready)" in out
     assert "dry run: nothing was changed" in out
     assert group("demo-dp/test/step1/g000").status == Status.READY
+
+
+def test_validating_a_campaign_and_its_production_chains_them(demo, operator):
+    from campaigns.models import Campaign, Production
+
+    test = Campaign.objects.get(name="test")
+    step1, step2, step3 = test.steps.order_by("order")
+    invalidate([step2, step3], user=operator, reason="not needed for this test")
+    process_and_validate_step(Step.objects.get(pk=step1.pk), operator)
+    succeed(test)
+    validate(Campaign.objects.get(pk=test.pk), user=operator, reason="campaign done")
+    assert children("demo-dp/test") == ["demo-dp/test/step1"]
+    assert children("demo-dp") == ["demo-dp/test"]
+
+    production = Production.objects.get(name="demo-dp")
+    with pytest.raises(CampaignError, match="demo-dp/main \\(ready\\)"):
+        validate(production, user=operator, reason="too early: main is not settled")
+    invalidate(Campaign.objects.get(name="main"), user=operator, reason="superseded by test")
+    succeed(production)
+    validate(Production.objects.get(pk=production.pk), user=operator, reason="all settled")
+    assert Production.objects.get(pk=production.pk).status == Status.ACCEPTED
+    assert children("demo-dp") == ["demo-dp/test"]
