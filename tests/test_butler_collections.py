@@ -231,6 +231,17 @@ def test_purging_a_step_keeps_runs_another_campaign_reads(demo, operator, tmp_pa
     }
 
 
+def test_purge_keeps_runs_a_later_steps_inputs_were_built_from(demo, operator):
+    step1 = Step.objects.get(campaign__name="test", name="step1")
+    process_and_validate_step(step1, operator)  # releases step2: its inputs hold step1's outputs
+    target = step1.groups.get(name="g000")
+    run = target.workflows.get().output_run
+    report = invalidate(target, user=operator, reason="bad", purge=True)
+    assert report.deleted_runs == []
+    assert report.kept_runs == [(run, "still in demo-dp/test/step2/input")]
+    assert adapter.repo("demo").existing([run])
+
+
 def test_a_missing_input_collection_is_a_spec_error(demo_butler, tmp_path):
     spec = tmp_path / "p.yaml"
     spec.write_text(EXAMPLE.read_text().replace("[demo/raw]", "[demo/nothing]"))

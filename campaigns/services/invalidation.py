@@ -180,8 +180,10 @@ def _plan_deletions(scope, campaigns, before, purge, report) -> list[Workflow]:
         return []
     deletable = []
     for workflow in candidates:
-        repo = adapter.repo(workflow.group.step.campaign.butler_repo)
+        label = workflow.group.step.campaign.butler_repo
+        repo = adapter.repo(label)
         blockers = _still_referenced(repo, workflow.output_run, changed, own)
+        blockers |= _copied_into_inputs(repo, workflow.output_run, _consumers(label, scope))
         if blockers:
             report.kept_runs.append(
                 (workflow.output_run, "still in " + ", ".join(sorted(blockers)))
@@ -199,6 +201,29 @@ def _own_chains(scope) -> set[str]:
             names.add(getattr(element, "output_collection", None) or "")
             names.add(getattr(element, "input_collection", None) or "")
     return names - {""}
+
+
+def _consumers(label: str, scope) -> set[str]:
+    """Input chains of steps (outside this invalidation) whose groups' inputs are built."""
+    outside = [s.pk for s in scope.get(Step, [])]
+    return set(
+        Step.objects.filter(campaign__butler_repo=label, groups__inputs_built_at__isnull=False)
+        .exclude(pk__in=outside)
+        .values_list("input_collection", flat=True)
+    )
+
+
+def _copied_into_inputs(repo, run: str, consumers: set[str]) -> set[str]:
+    """Step inputs that reached ``run`` before this change: their groups' TAGGED inputs were
+    built from it and hold its datasets, whatever the chains say now."""
+    reached: set[str] = set()
+    frontier = [run]
+    while frontier:
+        for parent in repo.parents(frontier.pop()):
+            if parent not in reached:
+                reached.add(parent)
+                frontier.append(parent)
+    return reached & consumers
 
 
 def _still_referenced(
