@@ -131,14 +131,7 @@ def _sync_butler(elements: list[Element]) -> None:
             campaigns[campaign.pk] = campaign
         elif isinstance(element, Production):
             campaigns |= {c.pk: c for c in element.campaigns.all()}
-    for campaign in campaigns.values():
-        try:
-            collections.sync(campaign)
-        except CampaignError as error:
-            raise CampaignError(
-                f"the status was changed, but updating the butler failed: {error}\n"
-                f"Fix the cause, then run: python manage.py cm butler sync {campaign.path}"
-            ) from error
+    collections.sync_after(campaigns.values(), "the status was changed")
 
 
 def invalidate(elements: Element | Iterable[Element], *, user: User, reason: str) -> int:

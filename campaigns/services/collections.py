@@ -15,6 +15,7 @@ butler match, and is idempotent, so any interrupted change is finished by
 running it again.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Prefetch
@@ -257,3 +258,16 @@ def record_run(workflow: Workflow) -> None:
         run_registered_at=timezone.now()
     )
     sync(campaign)
+
+
+def sync_after(campaigns: Iterable[Campaign], done: str) -> None:
+    """Sync each campaign after a committed database change ``done``; if the butler fails,
+    say what was done and the command that finishes it."""
+    for campaign in campaigns:
+        try:
+            sync(campaign)
+        except CampaignError as error:
+            raise CampaignError(
+                f"{done}, but updating the butler failed: {error}\n"
+                f"Fix the cause, then run: python manage.py cm butler sync {campaign.path}"
+            ) from error

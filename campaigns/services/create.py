@@ -77,15 +77,7 @@ def _provision(plan: Plan) -> None:
         campaign = campaign_of(item.instance)  # None: a production alone has no collections
         if campaign is not None:
             touched[campaign.pk] = campaign
-    for campaign in touched.values():
-        try:
-            collections.sync(campaign)
-        except CampaignError as error:
-            raise CampaignError(
-                f"{plan.loaded.name}: created in cm's database, but making its butler collections "
-                f"failed: {error}\nFix the cause, then run: python manage.py cm butler sync "
-                f"{campaign.path}"
-            ) from error
+    collections.sync_after(touched.values(), f"{plan.loaded.name}: created in cm's database")
 
 
 def _write_rows(plan: Plan, config: ArchivedConfig, user) -> None:
