@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
+from campaigns.admin.base import ViewOnly
 from campaigns.models import ArchivedConfig
 
 
 @admin.register(ArchivedConfig)
-class ArchivedConfigAdmin(admin.ModelAdmin):
+class ArchivedConfigAdmin(ViewOnly, admin.ModelAdmin):
     """As-run configs, read-only: the admin grants only the view permission.
 
     The model refuses any change as well (``ImmutableError``); without the change
@@ -30,15 +31,6 @@ class ArchivedConfigAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
     show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="sha256", ordering="sha256")
     def short_sha256(self, config):

@@ -43,7 +43,20 @@ class StatusBadgeMixin:
         return status_badge(obj.status)
 
 
-class StatusHistoryInline(GenericTabularInline):
+class ViewOnly:
+    """For records nobody edits here (history, archived configs): they can only be viewed."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StatusHistoryInline(ViewOnly, GenericTabularInline):
     """An element's status changes, newest first; written only by ``transition``."""
 
     model = StatusChange
@@ -57,15 +70,6 @@ class StatusHistoryInline(GenericTabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="from")
     def from_badge(self, change):

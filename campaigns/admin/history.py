@@ -5,6 +5,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.contenttypes.prefetch import GenericPrefetch
 
 from campaigns.admin.badges import status_badge
+from campaigns.admin.base import ViewOnly
 from campaigns.admin.links import admin_link
 from campaigns.models import LEVELS, Campaign, Group, Job, Production, StatusChange, Step, Workflow
 
@@ -57,7 +58,7 @@ class ActorFilter(admin.SimpleListFilter):
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(admin.ModelAdmin):
+class StatusChangeAdmin(ViewOnly, admin.ModelAdmin):
     """Every status change; written only by ``transition``, so nothing here is editable."""
 
     list_display = ("at", "element_link", "from_badge", "to_badge", "actor", "reason")
@@ -79,15 +80,6 @@ class StatusChangeAdmin(admin.ModelAdmin):
             .select_related("user", "content_type")
             .prefetch_related(_elements_with_paths())
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="element")
     def element_link(self, change):
