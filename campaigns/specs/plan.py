@@ -10,6 +10,8 @@ element that already exists with an identical spec is skipped, which makes
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from campaigns.butler import adapter
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, CampaignType, Group, Production, Step, Workflow
@@ -108,12 +110,18 @@ def build_plan(kind: str, loaded: LoadedSpec) -> Plan:
     return plan
 
 
+def _whole_file[M: BaseModel](plan: Plan, model: type[M]) -> M | None:
+    """The file checked against ``model``; its problems go into the plan."""
+    spec, problems = validate(model, plan.loaded.data, plan.loaded)
+    plan.problems += problems
+    return spec
+
+
 # --- production ---------------------------------------------------------------
 
 
 def _plan_production_file(plan: Plan) -> None:
-    spec, problems = validate(ProductionSpec, plan.loaded.data, plan.loaded)
-    plan.problems += problems
+    spec = _whole_file(plan, ProductionSpec)
     if spec is None:
         return
     campaign_type = CampaignType.objects.filter(name=spec.campaign_type).first()
@@ -177,8 +185,7 @@ def _plan_production_file(plan: Plan) -> None:
 
 
 def _plan_campaign_file(plan: Plan) -> None:
-    spec, problems = validate(CampaignSpec, plan.loaded.data, plan.loaded)
-    plan.problems += problems
+    spec = _whole_file(plan, CampaignSpec)
     if spec is None:
         return
     if spec.production is None:
@@ -295,8 +302,7 @@ def _step_fragment(step: StepSpec, campaign_fragment: dict[str, Any]) -> dict[st
 
 
 def _plan_step_file(plan: Plan) -> None:
-    spec, problems = validate(StandaloneStepSpec, plan.loaded.data, plan.loaded)
-    plan.problems += problems
+    spec = _whole_file(plan, StandaloneStepSpec)
     if spec is None:
         return
     production_name, campaign_name = spec.campaign.split("/")
@@ -476,8 +482,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 
 def _plan_group_file(plan: Plan) -> None:
-    spec, problems = validate(StandaloneGroupSpec, plan.loaded.data, plan.loaded)
-    plan.problems += problems
+    spec = _whole_file(plan, StandaloneGroupSpec)
     if spec is None:
         return
     production_name, campaign_name, step_name = spec.step.split("/")
@@ -566,8 +571,7 @@ def _plan_group(
 
 
 def _plan_workflow_file(plan: Plan) -> None:
-    spec, problems = validate(WorkflowSpec, plan.loaded.data, plan.loaded)
-    plan.problems += problems
+    spec = _whole_file(plan, WorkflowSpec)
     if spec is None:
         return
     p, c, s, g = spec.group.split("/")
