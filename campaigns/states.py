@@ -169,9 +169,6 @@ TRANSITIONS: dict[Status, tuple[Move, ...]] = {
     Status.SUPERSEDED: (),
 }
 
-#: Statuses in which an element still needs the WMS poll or a rollup.
-ACTIVE = frozenset({Status.LAUNCH_REQUESTED, Status.PREPARED, Status.RUNNING, Status.BLOCKED})
-
 
 def allowed_moves(source: str) -> dict[str, Move]:
     """The moves out of ``source``, keyed by target status."""

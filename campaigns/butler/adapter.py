@@ -187,9 +187,6 @@ class Repo:
 
         self._call(f"filling TAGGED collection {name}", run)
 
-    def register_run(self, name: str) -> None:
-        self._call(f"registering RUN {name}", lambda: self.butler.registry.registerRun(name))
-
     def remove_runs(self, names: Sequence[str]) -> None:
         """Delete RUN collections and their datasets (callers check references first)."""
         self._call(
