@@ -32,6 +32,29 @@ CM_SPEC_MAX_BYTES = env_int("CM_SPEC_MAX_BYTES", 1024 * 1024)
 # label or give a path/URI directly. The demo's repository is built by `cm demo-repo`.
 CM_BUTLER_REPOSITORIES = env_map("CM_BUTLER_REPOSITORIES", {"demo": str(VAR_DIR / "demo" / "repo")})
 
+# --- Celery: launches and the WMS poll ------------------------------------------------
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+)
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged when it ends, so a worker killed in the middle loses nothing:
+# the task is delivered again, and every task is idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CM_POLL_SECONDS = env_int("CM_POLL_SECONDS", 60)
+CM_POLL_CONCURRENCY = env_int("CM_POLL_CONCURRENCY", 8)
+CELERY_BEAT_SCHEDULE = {
+    "check-workflow-status": {
+        "task": "monitoring.tasks.check_workflow_status",
+        "schedule": CM_POLL_SECONDS,
+    },
+    "process-launches": {
+        "task": "campaigns.tasks.process_launches",
+        "schedule": env_int("CM_LAUNCH_SECONDS", 10),
+    },
+}
+
 # --- Database ----------------------------------------------------------------
 DATABASES = {
     "default": dj_database_url.parse(

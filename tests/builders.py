@@ -18,6 +18,7 @@ from campaigns.models import (
     Workflow,
 )
 from campaigns.services.status import record_creation
+from campaigns.specs.schema import CollectionTemplates
 
 _serial = count(1)
 
@@ -53,6 +54,7 @@ def make_campaign(production: Production | None = None, **overrides) -> Campaign
         "lsst_version": "w_2026_47",
         "output_root": f"cm/{name}",
         "output_collection": f"cm/{name}",
+        "collection_templates": CollectionTemplates().model_dump(),
     }
     return _created(Campaign.objects.create(**(fields | overrides)))
 

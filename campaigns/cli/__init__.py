@@ -12,4 +12,5 @@ SUBCOMMAND_MODULES = [
     "campaigns.cli.demo",
     "campaigns.cli.butler",
     "campaigns.cli.judge",
+    "campaigns.cli.run",
 ]

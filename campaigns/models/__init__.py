@@ -2,7 +2,7 @@
 
 from campaigns.models.archive import ArchivedConfig, ImmutableError
 from campaigns.models.base import Element, QuantumCounts, validate_name
-from campaigns.models.execution import Job, TaskLabelCount, Workflow
+from campaigns.models.execution import FailedQuantum, Job, PollRun, TaskLabelCount, Workflow
 from campaigns.models.hierarchy import Campaign, CampaignType, Group, Production, Step
 from campaigns.models.history import StatusChange
 
@@ -15,9 +15,11 @@ __all__ = [
     "Campaign",
     "CampaignType",
     "Element",
+    "FailedQuantum",
     "Group",
     "ImmutableError",
     "Job",
+    "PollRun",
     "Production",
     "QuantumCounts",
     "StatusChange",

@@ -22,6 +22,16 @@ class Workflow(Element, QuantumCounts, SpecFields):
     run_removed_at = models.DateTimeField(
         null=True, blank=True, help_text="When its RUN collection was deleted (invalidation)."
     )
+    submit_dir = models.CharField(max_length=1000, blank=True, help_text="BPS's submit directory.")
+    overrides = models.JSONField(
+        default=dict, blank=True, help_text="BPS settings for this attempt only (a retry's)."
+    )
+    poll_failures = models.PositiveIntegerField(
+        default=0, help_text="WMS look-ups failed in a row; reset by a successful one."
+    )
+    next_check_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not polled before this (back-off after failures)."
+    )
     submit_config = models.ForeignKey(
         "campaigns.ArchivedConfig",
         null=True,
@@ -92,3 +102,37 @@ class TaskLabelCount(QuantumCounts):
 
     def __str__(self) -> str:
         return f"{self.workflow_id}/{self.task_label}"
+
+
+class FailedQuantum(models.Model):
+    """One quantum that failed in a workflow attempt, with its error as the WMS reported it."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="failed_quanta")
+    task_label = models.CharField(max_length=200)
+    data_id = models.JSONField(default=dict)
+    error_type = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["workflow", "task_label", "id"]
+        indexes = [models.Index(fields=["workflow", "task_label"], name="failedquantum_task")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id}/{self.task_label} {self.data_id}"
+
+
+class PollRun(models.Model):
+    """One pass of the WMS poll: when, how many workflows checked, changed, failed."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the pass itself stopped, if it did.")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"poll {self.started_at:%Y-%m-%d %H:%M:%S}: {self.checked} checked"

@@ -1,0 +1,133 @@
+"""launchGroup and retryGroup: ask for a new attempt, then a worker prepares and submits it.
+
+People (and retry rules) only record intent: ``request_launch`` makes the
+group's next workflow in ``launch_requested``. A worker then ``process_launch``es
+it: render and archive the BPS config (``prepared``), submit it (``running``).
+Each step is claimed with a conditional status change, so any number of
+workers is safe, and a launch that crashed half-way is simply processed again:
+the config renders to the same archived bytes, and the WMS submission of the
+same config is idempotent.
+"""
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from campaigns.errors import ConcurrentChangeError
+from campaigns.models import Group, Workflow
+from campaigns.services import bps_config
+from campaigns.services.status import transition
+from campaigns.specs.names import fill
+from campaigns.states import Status
+from campaigns.wms import get as get_wms
+from campaigns.wms.base import Submission
+
+# Groups in these statuses get a retry (a new attempt redoing only what failed).
+RETRYABLE = {Status.FAILED, Status.REVIEWABLE}
+
+
+def request_launch(
+    group: Group, *, user: User | None, reason: str, overrides: dict | None = None
+) -> Workflow:
+    """Make the group's next attempt, waiting for a worker; a retry if the group failed.
+
+    A retry skips the quanta that earlier attempts completed (``--skip-existing-in``
+    their RUNs), marks those attempts superseded, and may carry BPS overrides
+    (memory, retries, clustering) for this attempt only.
+    """
+    retry = group.status in RETRYABLE
+    with transaction.atomic():
+        earlier = list(group.workflows.exclude(status=Status.SUPERSEDED).order_by("attempt"))
+        transition(group, Status.LAUNCH_REQUESTED, user=user, reason=reason)
+        if retry:
+            superseded = [w for w in earlier if w.status in RETRYABLE]
+            transition(superseded, Status.SUPERSEDED, reason=f"retried: {reason}")
+        try:
+            workflow = _new_attempt(group, overrides or {})
+        except IntegrityError as error:
+            raise ConcurrentChangeError(f"{group.path} was launched by someone else") from error
+    return workflow
+
+
+def _new_attempt(group: Group, overrides: dict) -> Workflow:
+    attempt = (
+        group.workflows.order_by("-attempt").values_list("attempt", flat=True).first() or 0
+    ) + 1
+    campaign = group.step.campaign
+    run = fill(
+        campaign.collection_templates["workflow_run"],
+        {
+            "production": campaign.production.name,
+            "campaign": campaign.name,
+            "output_root": campaign.output_root,
+            "step": group.step.name,
+            "group": group.name,
+            "attempt": attempt,
+        },
+    )
+    workflow = Workflow.objects.create(
+        group=group,
+        attempt=attempt,
+        wms=group.step.wms,
+        output_run=run,
+        overrides=overrides,
+        status=Status.LAUNCH_REQUESTED,
+        spec={"group": group.path, "bps_overrides": overrides},
+    )
+    from campaigns.services.status import record_creation
+
+    record_creation([workflow], reason=f"launch of {group.path}")
+    return workflow
+
+
+def pending_launches() -> list[int]:
+    """Workflows a worker should process now."""
+    return list(
+        Workflow.objects.filter(status__in=[Status.LAUNCH_REQUESTED, Status.PREPARED])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def process_launch(workflow_id: int) -> Workflow:
+    """Prepare (render + archive) and submit one workflow; safe to call again after a crash."""
+    workflow = Workflow.objects.select_related("group__step__campaign__production").get(
+        pk=workflow_id
+    )
+    if workflow.status == Status.LAUNCH_REQUESTED:
+        _prepare(workflow)
+    if workflow.status == Status.PREPARED:
+        _submit(workflow)
+    return workflow
+
+
+def _prepare(workflow: Workflow) -> None:
+    earlier = list(
+        workflow.group.workflows.filter(
+            attempt__lt=workflow.attempt, run_registered_at__isnull=False
+        )
+        .exclude(run_removed_at__isnull=False)
+        .values_list("output_run", flat=True)
+    )
+    path, config = bps_config.write(workflow, skip_existing_in=earlier)
+    updated = Workflow.objects.filter(pk=workflow.pk, status=Status.LAUNCH_REQUESTED).update(
+        submit_config=config, submit_dir=str(path.parent / "submit")
+    )
+    if updated != 1:
+        raise ConcurrentChangeError(f"{workflow.path} was prepared by another worker")
+    workflow.submit_config, workflow.submit_dir = config, str(path.parent / "submit")
+    transition(workflow, Status.PREPARED, reason="submit config rendered and archived")
+
+
+def _submit(workflow: Workflow) -> None:
+    config = bps_config.launch_dir(workflow) / "submit.yaml"
+    # On WmsUnavailable the workflow stays prepared, and the next pass submits it again.
+    submission: Submission = get_wms(workflow.wms).submit(config)
+    with transaction.atomic():
+        Workflow.objects.filter(pk=workflow.pk).update(
+            wms_id=submission.wms_id, submit_dir=submission.submit_dir
+        )
+        workflow.wms_id, workflow.submit_dir = submission.wms_id, submission.submit_dir
+        transition(workflow, Status.RUNNING, reason=f"submitted to {workflow.wms}")
+        group = Group.objects.get(pk=workflow.group_id)
+        if group.status == Status.LAUNCH_REQUESTED:
+            transition(group, Status.RUNNING, reason=f"attempt {workflow.attempt} submitted")

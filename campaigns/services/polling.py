@@ -1,0 +1,189 @@
+"""checkWorkflowStatus: ask the WMS about every active workflow and record what it says.
+
+Each pass is a ``PollRun`` row. WMS look-ups run with bounded concurrency; their
+results are written in bulk (counts, failed quanta, status changes), then
+rolled up. A look-up that fails in any way (timeout, error, auth failure) never
+changes a status: the workflow is looked at again later, with exponential
+back-off, and after ``ALARM_AFTER`` failures in a row its status reason says so.
+"""
+
+import contextlib
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.errors import CampaignError
+from campaigns.models import FailedQuantum, Group, PollRun, TaskLabelCount, Workflow
+from campaigns.services import collections, rollup
+from campaigns.services.status import transition
+from campaigns.states import Status
+from campaigns.wms import get as get_wms
+from campaigns.wms.base import RunReport, RunState, Submission
+
+POLLED = [Status.RUNNING, Status.BLOCKED]
+ALARM_AFTER = 5
+BACKOFF_START = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(minutes=30)
+
+
+def poll(*, concurrency: int = 8, limit: int | None = None, now: datetime | None = None) -> PollRun:
+    """One pass over the workflows due for a look."""
+    now = now or timezone.now()
+    run = PollRun.objects.create(started_at=now)
+    due = (
+        Workflow.objects.filter(status__in=POLLED)
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .select_related("group__step__campaign")
+        .order_by("last_checked_at", "pk")
+    )
+    workflows = list(due[:limit] if limit else due)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        answers = list(pool.map(_ask, workflows))
+    reports = {w.pk: a for w, a in zip(workflows, answers, strict=True) if isinstance(a, RunReport)}
+    failures = {w.pk: a for w, a in zip(workflows, answers, strict=True) if isinstance(a, str)}
+    changed = _record(workflows, reports, now)
+    _back_off([w for w in workflows if w.pk in failures], failures, now)
+    run.checked, run.changed, run.failed = len(workflows), changed, len(failures)
+    run.finished_at = timezone.now()
+    run.save(update_fields=["checked", "changed", "failed", "finished_at"])
+    return run
+
+
+def _ask(workflow: Workflow) -> RunReport | str:
+    """The WMS's report, or why it could not be had. Never raises (nor exits)."""
+    submission = Submission(wms_id=workflow.wms_id, submit_dir=workflow.submit_dir)
+    try:
+        return get_wms(workflow.wms).report(submission)
+    except CampaignError as error:
+        return str(error) or type(error).__name__
+    except (Exception, SystemExit) as error:  # a WMS client bug must not kill the pass
+        return f"{type(error).__name__}: {error}"
+
+
+def target_status(report: RunReport) -> Status:
+    """cm's status for a workflow the WMS reports on."""
+    if report.state in (RunState.PENDING, RunState.RUNNING):
+        return Status.RUNNING
+    if report.state == RunState.HELD:
+        return Status.BLOCKED
+    if report.state == RunState.SUCCEEDED:
+        return Status.SUCCEEDED
+    if report.init_failed or report.state == RunState.CANCELLED:
+        return Status.FAILED
+    failed = sum(t.failed for t in report.tasks)
+    return Status.REVIEWABLE if failed else Status.FAILED
+
+
+def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> int:
+    done = [w for w in workflows if w.pk in reports]
+    if not done:
+        return 0
+    with transaction.atomic():
+        _store_counts(done, reports)
+        _store_failed_quanta(done, reports)
+        Workflow.objects.filter(pk__in=[w.pk for w in done]).update(
+            last_checked_at=now, poll_failures=0, next_check_at=None
+        )
+        by_target: dict[Status, list[Workflow]] = defaultdict(list)
+        for workflow in done:
+            target = target_status(reports[workflow.pk])
+            if target != workflow.status:
+                by_target[target].append(workflow)
+        for target, batch in by_target.items():
+            transition(batch, target, reason=_why(target, reports[batch[0].pk]))
+        changed = [w for batch in by_target.values() for w in batch]
+        rollup.rollup(Group.objects.filter(pk__in={w.group_id for w in done}))
+    _register_runs(changed)
+    return len(changed)
+
+
+def _why(target: Status, report: RunReport) -> str:
+    if target == Status.FAILED and report.init_failed:
+        return "pipetaskInit failed"
+    if target == Status.REVIEWABLE:
+        return f"{sum(t.failed for t in report.tasks)} quanta failed"
+    return report.message or f"the WMS reports {report.state.value}"
+
+
+def _store_counts(done: list[Workflow], reports: dict[int, RunReport]) -> None:
+    rows = [
+        TaskLabelCount(
+            workflow=w,
+            task_label=t.label,
+            quanta_expected=t.expected,
+            quanta_succeeded=t.succeeded,
+            quanta_failed=t.failed,
+            quanta_running=t.running,
+            quanta_pending=t.pending,
+            quanta_held=t.held,
+        )
+        for w in done
+        for t in reports[w.pk].tasks
+    ]
+    fields = [
+        "quanta_expected",
+        "quanta_succeeded",
+        "quanta_failed",
+        "quanta_running",
+        "quanta_pending",
+        "quanta_held",
+    ]
+    TaskLabelCount.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["workflow", "task_label"], update_fields=fields
+    )
+    for w in done:
+        tasks = reports[w.pk].tasks
+        w.quanta_expected = sum(t.expected for t in tasks)
+        w.quanta_succeeded = sum(t.succeeded for t in tasks)
+        w.quanta_failed = sum(t.failed for t in tasks)
+        w.quanta_running = sum(t.running for t in tasks)
+        w.quanta_pending = sum(t.pending for t in tasks)
+        w.quanta_held = sum(t.held for t in tasks)
+    Workflow.objects.bulk_update(done, fields)
+
+
+def _store_failed_quanta(done: list[Workflow], reports: dict[int, RunReport]) -> None:
+    # Replaced on every look: the list is the WMS's latest word, not an accumulation.
+    FailedQuantum.objects.filter(workflow__in=done).delete()
+    FailedQuantum.objects.bulk_create(
+        FailedQuantum(
+            workflow=w,
+            task_label=q.task_label,
+            data_id=q.data_id,
+            error_type=q.error_type[:200],
+            message=q.message,
+        )
+        for w in done
+        for q in reports[w.pk].failed_quanta
+    )
+
+
+def _register_runs(changed: list[Workflow]) -> None:
+    """Finished attempts' RUNs join their group's chain (the butler side; after the commit)."""
+    for workflow in changed:
+        if (
+            workflow.status in (Status.SUCCEEDED, Status.REVIEWABLE)
+            and not workflow.run_registered_at
+        ):
+            # No RUN (nothing ran): nothing to chain, and the drift check shows it.
+            with contextlib.suppress(CampaignError):
+                collections.record_run(workflow)
+
+
+def _back_off(failed: list[Workflow], why: dict[int, str], now) -> None:
+    for workflow in failed:
+        workflow.poll_failures += 1
+        delay = min(BACKOFF_START * 2 ** (workflow.poll_failures - 1), BACKOFF_MAX)
+        workflow.next_check_at = now + delay
+        workflow.last_checked_at = now
+        if workflow.poll_failures >= ALARM_AFTER:
+            workflow.status_reason = (
+                f"WMS unreachable {workflow.poll_failures} times in a row: {why[workflow.pk]}"
+            )[:500]
+    Workflow.objects.bulk_update(
+        failed, ["poll_failures", "next_check_at", "last_checked_at", "status_reason"]
+    )

@@ -1,0 +1,125 @@
+"""check{Group,Step,Campaign,Production}Status: roll statuses and quanta counts up, in bulk.
+
+Counts are summed with one grouped query per level; statuses are derived from
+the children's statuses and moved with ``transition`` (one batch per target
+status), so a rollup of any number of elements costs a constant number of
+queries per level.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db.models import Sum
+
+from campaigns.models import Campaign, Group, Production, QuantumCounts, Step, Workflow
+from campaigns.services.status import transition
+from campaigns.states import Status, allowed_moves
+
+ACTIVE = {Status.LAUNCH_REQUESTED, Status.PREPARED, Status.RUNNING}
+DONE = {Status.SUCCEEDED, Status.ACCEPTED}
+OUT = {Status.REJECTED, Status.SUPERSEDED}
+COUNTS = QuantumCounts.COUNT_FIELDS
+
+
+def derived_status(children: Iterable[str]) -> Status | None:
+    """A parent's status from its children's, or None when they say nothing new."""
+    statuses = {Status(s) for s in children} - OUT
+    if not statuses:
+        return None
+    if statuses & ACTIVE:
+        return Status.RUNNING
+    if Status.BLOCKED in statuses:
+        return Status.BLOCKED
+    if statuses & {Status.WAITING, Status.READY, Status.PAUSED}:
+        return Status.RUNNING if statuses & (DONE | {Status.FAILED, Status.REVIEWABLE}) else None
+    if statuses <= DONE:
+        return Status.SUCCEEDED
+    if statuses == {Status.FAILED}:
+        return Status.FAILED
+    return Status.REVIEWABLE
+
+
+def rollup_groups(groups: Iterable[Group]) -> None:
+    """Groups follow their current (newest, not superseded) attempt; counts are its counts."""
+    ids = [g.pk for g in groups]
+    current: dict[int, Workflow] = {}
+    for workflow in (
+        Workflow.objects.filter(group__in=ids)
+        .exclude(status=Status.SUPERSEDED)
+        .order_by("group_id", "attempt")
+    ):
+        current[workflow.group_id] = workflow  # the newest wins
+    rows = list(Group.objects.filter(pk__in=ids))
+    for group in rows:
+        attempt = current.get(group.pk)
+        for name in COUNTS:
+            setattr(group, name, getattr(attempt, name) if attempt else 0)
+    Group.objects.bulk_update(rows, list(COUNTS))
+    _move(rows, {g.pk: _follow(current.get(g.pk)) for g in rows}, "its current attempt")
+
+
+def _follow(workflow: Workflow | None) -> Status | None:
+    if workflow is None or workflow.status in (Status.WAITING, Status.READY):
+        return None
+    return Status(workflow.status)
+
+
+def rollup_parents(model, child_model, parent_field: str, parents: Iterable) -> None:
+    """Sum the children's counts into each parent and derive its status."""
+    ids = [p.pk for p in parents]
+    children = child_model.objects.filter(**{f"{parent_field}__in": ids})
+    sums = {
+        row[parent_field]: row
+        for row in children.exclude(status__in=OUT)
+        .values(parent_field)
+        .annotate(**{name: Sum(name) for name in COUNTS})
+    }
+    statuses: dict[int, list[str]] = defaultdict(list)
+    for parent_id, status in children.values_list(parent_field, "status"):
+        statuses[parent_id].append(status)
+    rows = list(model.objects.filter(pk__in=ids))
+    for row in rows:
+        for name in COUNTS:
+            setattr(row, name, (sums.get(row.pk) or {}).get(name) or 0)
+    model.objects.bulk_update(rows, list(COUNTS))
+    _move(rows, {r.pk: derived_status(statuses[r.pk]) for r in rows}, "its children")
+
+
+def rollup(groups: Iterable[Group]) -> None:
+    """Roll up from these groups to their steps, campaigns and productions."""
+    groups = list(groups)
+    rollup_groups(groups)
+    steps = Step.objects.filter(groups__in=groups).distinct()
+    rollup_parents(Step, Group, "step_id", steps)
+    campaigns = Campaign.objects.filter(steps__in=steps).distinct()
+    rollup_parents(Campaign, Step, "campaign_id", campaigns)
+    productions = Production.objects.filter(campaigns__in=campaigns).distinct()
+    rollup_parents(Production, Campaign, "production_id", productions)
+
+
+def _move(rows, targets: dict, source: str) -> None:
+    """Apply each derived status where the table lets cm get there (directly, or by way of
+    running when the children went through it between two rollups); skip the rest."""
+    paths: dict[tuple[Status, ...], list] = defaultdict(list)
+    for row in rows:
+        target = targets.get(row.pk)
+        if target is not None and target != row.status:
+            path = _system_path(Status(row.status), target)
+            if path:
+                paths[path].append(row)
+    for path, batch in paths.items():
+        for step in path:
+            transition(batch, step, reason=f"rollup: {source} {path[-1].label.lower()}")
+
+
+def _system_path(source: Status, target: Status) -> tuple[Status, ...]:
+    if _system_can(source, target):
+        return (target,)
+    if _system_can(source, Status.RUNNING) and _system_can(Status.RUNNING, target):
+        return (Status.RUNNING, target)
+    return ()
+
+
+def _system_can(source: Status, target: Status) -> bool:
+    move = allowed_moves(source).get(target)
+    return move is not None and move.actor.allows(manual=False)

@@ -1,0 +1,297 @@
+"""launchGroup / retryGroup, checkWorkflowStatus and the rollup, against a scripted WMS."""
+
+import pytest
+import yaml
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from campaigns.models import ArchivedConfig, FailedQuantum, PollRun, TaskLabelCount, Workflow
+from campaigns.services import launch, polling
+from campaigns.services.rollup import derived_status
+from campaigns.services.status import transition
+from campaigns.states import Status
+from campaigns.wms.base import FailedQuantumReport, RunReport, RunState, TaskCounts, WmsUnavailable
+from tests.builders import make_campaign, make_group, make_step
+
+pytestmark = pytest.mark.django_db
+
+
+def ready_group(step=None, **overrides):
+    step = step or make_step(make_campaign(), wms="scripted", bps={"requestMemory": 2048})
+    group = make_group(step, **overrides)
+    transition(group, Status.READY, reason="test")
+    if step.status == Status.WAITING:
+        transition(step, Status.READY, reason="test")
+    return group
+
+
+def launched(group, operator) -> Workflow:
+    workflow = launch.request_launch(group, user=operator, reason="go")
+    return launch.process_launch(workflow.pk)
+
+
+def report(state, *, succeeded=2, failed=0, init_failed=False, quanta=()):
+    tasks = [TaskCounts("isr", expected=succeeded + failed, succeeded=succeeded, failed=failed)]
+    return RunReport(state=state, tasks=tasks, init_failed=init_failed, failed_quanta=list(quanta))
+
+
+# --- rollup rules ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("children", "expected"),
+    [
+        (["running", "succeeded"], Status.RUNNING),
+        (["succeeded", "accepted"], Status.SUCCEEDED),
+        (["succeeded", "reviewable"], Status.REVIEWABLE),
+        (["failed", "failed"], Status.FAILED),
+        (["failed", "succeeded"], Status.REVIEWABLE),
+        (["blocked", "succeeded"], Status.BLOCKED),
+        (["ready", "succeeded"], Status.RUNNING),
+        (["ready", "waiting"], None),
+        (["superseded", "succeeded"], Status.SUCCEEDED),
+        (["rejected"], None),
+    ],
+)
+def test_a_parent_status_derives_from_its_children(children, expected):
+    assert derived_status(children) == expected
+
+
+# --- launch -----------------------------------------------------------------------
+
+
+def test_launch_renders_archives_and_submits_the_groups_next_attempt(scripted_wms, operator):
+    group = ready_group()
+    workflow = launched(group, operator)
+    assert workflow.status == Status.RUNNING and workflow.wms_id == "run-1"
+    group.refresh_from_db()
+    assert group.status == Status.RUNNING
+    config = ArchivedConfig.objects.get(pk=workflow.submit_config_id)
+    assert config.kind == "bps_submit"
+    rendered = yaml.safe_load(config.content)
+    assert rendered["payload"]["inCollection"] == group.input_collection
+    assert rendered["payload"]["outputRun"] == workflow.output_run
+    assert rendered["payload"]["dataQuery"] == "(instrument = 'DemoCam') AND (detector IN (0, 1))"
+    assert rendered["requestMemory"] == 2048
+
+
+def test_every_workflow_of_a_step_differs_only_by_collections_names_and_query(
+    scripted_wms, operator
+):
+    first = ready_group()
+    second = ready_group(first.step, data_query="detector IN (2, 3)")
+    a, b = (yaml.safe_load(launched(g, operator).submit_config.content) for g in (first, second))
+    different = {k for k in a if a[k] != b[k]} | {
+        "payload." + k for k in a["payload"] if a["payload"][k] != b["payload"][k]
+    }
+    assert different == {
+        "payload",
+        "submitPath",
+        "payload.payloadName",
+        "payload.inCollection",
+        "payload.dataQuery",
+        "payload.outputRun",
+        "payload.output",
+    }
+
+
+def test_processing_a_launch_twice_submits_once(scripted_wms, operator):
+    workflow = launched(ready_group(), operator)
+    launch.process_launch(workflow.pk)
+    assert len(scripted_wms.submitted) == 1
+
+
+def test_a_launch_whose_submission_failed_stays_prepared_and_is_submitted_next_time(
+    scripted_wms, operator, monkeypatch
+):
+    group = ready_group()
+    workflow = launch.request_launch(group, user=operator, reason="go")
+
+    def refuse(self, config):
+        raise WmsUnavailable("WMS down")
+
+    submit = scripted_wms.submit
+    monkeypatch.setattr(scripted_wms, "submit", refuse)
+    with pytest.raises(WmsUnavailable):
+        launch.process_launch(workflow.pk)
+    assert Workflow.objects.get(pk=workflow.pk).status == Status.PREPARED
+    monkeypatch.setattr(scripted_wms, "submit", submit)
+    scripted_wms_again = launch.process_launch(workflow.pk)
+    assert scripted_wms_again.status == Status.RUNNING
+    assert launch.pending_launches() == []
+
+
+def test_launch_is_refused_for_a_waiting_group(scripted_wms, operator):
+    group = make_group(make_step(make_campaign(), wms="scripted"))
+    from campaigns.errors import TransitionError
+
+    with pytest.raises(TransitionError):
+        launch.request_launch(group, user=operator, reason="too early")
+    assert not Workflow.objects.exists()
+
+
+# --- poll ---------------------------------------------------------------------------
+
+
+def test_a_clean_run_rolls_up_to_group_and_step(scripted_wms, operator):
+    workflow = launched(ready_group(), operator)
+    scripted_wms.answers["run-1"] = report(RunState.SUCCEEDED, succeeded=3)
+    run = polling.poll()
+    assert (run.checked, run.changed, run.failed) == (1, 1, 0)
+    workflow.refresh_from_db()
+    assert workflow.status == Status.SUCCEEDED and workflow.quanta_succeeded == 3
+    group = workflow.group
+    group.refresh_from_db()
+    assert group.status == Status.SUCCEEDED and group.quanta_succeeded == 3
+    step = group.step
+    step.refresh_from_db()
+    assert step.status == Status.SUCCEEDED and step.quanta_succeeded == 3
+    assert TaskLabelCount.objects.get(workflow=workflow).quanta_succeeded == 3
+
+
+def test_partial_failure_is_reviewable_with_its_failed_quanta(scripted_wms, operator):
+    workflow = launched(ready_group(), operator)
+    failed = FailedQuantumReport("isr", {"detector": 1, "exposure": 1}, "ValueError", "boom")
+    scripted_wms.answers["run-1"] = report(RunState.FAILED, succeeded=1, failed=1, quanta=[failed])
+    polling.poll()
+    workflow.refresh_from_db()
+    assert workflow.status == Status.REVIEWABLE
+    quantum = FailedQuantum.objects.get(workflow=workflow)
+    assert (quantum.data_id, quantum.error_type, quantum.message) == (
+        {"detector": 1, "exposure": 1},
+        "ValueError",
+        "boom",
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (report(RunState.FAILED, succeeded=0, init_failed=True), Status.FAILED),
+        (report(RunState.HELD), Status.BLOCKED),
+        (report(RunState.CANCELLED), Status.FAILED),
+        (report(RunState.RUNNING), Status.RUNNING),
+    ],
+)
+def test_wms_states_map_to_cm_statuses(scripted_wms, operator, answer, expected):
+    workflow = launched(ready_group(), operator)
+    scripted_wms.answers["run-1"] = answer
+    polling.poll()
+    assert Workflow.objects.get(pk=workflow.pk).status == expected
+
+
+@pytest.mark.parametrize("fault", [WmsUnavailable("timeout"), SystemExit(255), RuntimeError("bug")])
+def test_a_wms_fault_changes_no_status_and_backs_off(scripted_wms, operator, fault):
+    workflow = launched(ready_group(), operator)
+    scripted_wms.answers["run-1"] = fault
+    run = polling.poll()
+    assert (run.checked, run.failed, run.changed) == (1, 1, 0)
+    after = Workflow.objects.get(pk=workflow.pk)
+    assert after.status == Status.RUNNING and after.poll_failures == 1
+    assert after.next_check_at > run.started_at
+    assert polling.poll().checked == 0  # backing off: not asked again yet
+
+
+def test_repeated_faults_say_so_in_the_status_reason(scripted_wms, operator):
+    workflow = launched(ready_group(), operator)
+    scripted_wms.answers["run-1"] = WmsUnavailable("auth failed")
+    for _ in range(polling.ALARM_AFTER):
+        Workflow.objects.filter(pk=workflow.pk).update(next_check_at=None)
+        polling.poll()
+    after = Workflow.objects.get(pk=workflow.pk)
+    assert after.status == Status.RUNNING
+    assert after.status_reason.startswith(f"WMS unreachable {polling.ALARM_AFTER} times in a row")
+
+
+def test_every_pass_is_recorded(scripted_wms):
+    polling.poll()
+    assert PollRun.objects.get().finished_at is not None
+
+
+def test_poll_query_count_does_not_grow_with_workflows(scripted_wms, operator):
+    def poll_queries(count: int) -> int:
+        Workflow.objects.update(status=Status.SUCCEEDED)  # only the new ones are due
+        for _ in range(count):
+            workflow = launched(ready_group(), operator)
+            scripted_wms.answers[workflow.wms_id] = report(RunState.RUNNING)
+        with CaptureQueriesContext(connection) as captured:
+            polling.poll()
+        return len(captured)
+
+    assert poll_queries(2) == poll_queries(12)
+
+
+# --- retry --------------------------------------------------------------------------
+
+
+def test_retry_makes_a_new_attempt_skipping_what_the_first_did(scripted_wms, operator):
+    group = ready_group()
+    first = launched(group, operator)
+    Workflow.objects.filter(pk=first.pk).update(run_registered_at=first.created_at)
+    scripted_wms.answers["run-1"] = report(RunState.FAILED, succeeded=1, failed=1)
+    polling.poll()
+    group.refresh_from_db()
+    assert group.status == Status.REVIEWABLE
+
+    second = launch.request_launch(
+        group, user=operator, reason="retry", overrides={"requestMemory": 8192}
+    )
+    second = launch.process_launch(second.pk)
+    assert second.attempt == 2
+    assert Workflow.objects.get(pk=first.pk).status == Status.SUPERSEDED
+    rendered = yaml.safe_load(second.submit_config.content)
+    assert rendered["extraQgraphOptions"] == f"--skip-existing-in {first.output_run}"
+    assert rendered["requestMemory"] == 8192
+    scripted_wms.answers[second.wms_id] = report(RunState.SUCCEEDED)
+    polling.poll()
+    group.refresh_from_db()
+    assert group.status == Status.SUCCEEDED
+
+
+# --- tasks, lock and command line ---------------------------------------------------------
+
+
+def test_the_celery_tasks_launch_and_poll(scripted_wms, operator):
+    from campaigns.tasks import process_launches
+    from monitoring.tasks import check_workflow_status
+
+    group = ready_group()
+    launch.request_launch(group, user=operator, reason="go")
+    assert process_launches() == 1
+    workflow = Workflow.objects.get(group=group)
+    scripted_wms.answers[workflow.wms_id] = report(RunState.SUCCEEDED)
+    run = PollRun.objects.get(pk=check_workflow_status())
+    assert run.changed == 1
+    assert Workflow.objects.get(pk=workflow.pk).status == Status.SUCCEEDED
+
+
+def test_a_periodic_job_runs_in_one_process_at_a_time():
+    from cm_site.locks import single_run
+
+    with single_run("job") as first, single_run("job") as second:
+        assert first and not second
+    with single_run("job") as again:
+        assert again
+
+
+def test_cli_launch_and_retry(scripted_wms, operator, capsys):
+    from django.core.management import CommandError, call_command
+
+    group = ready_group()
+    with pytest.raises(CommandError, match="only failed or reviewable groups retry"):
+        call_command("cm", "retry", group.path, "--reason", "x", "--as", "olivia")
+    call_command(
+        "cm",
+        "launch",
+        group.path,
+        "--reason",
+        "x",
+        "--as",
+        "olivia",
+        "--override",
+        "requestMemory=4096",
+    )
+    assert f"requested {group.path}/attempt_1" in capsys.readouterr().out
+    call_command("cm", "process-launches")
+    assert "running (scripted run-1)" in capsys.readouterr().out
+    assert Workflow.objects.get(group=group).overrides == {"requestMemory": 4096}
