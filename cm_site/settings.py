@@ -43,6 +43,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CM_POLL_SECONDS = env_int("CM_POLL_SECONDS", 60)
+# Failed quanta are classified by this table of patterns (see the file for the format).
+CM_ERROR_RULES = env_path("CM_ERROR_RULES", BASE_DIR / "campaigns" / "error_rules.yaml")
 CM_POLL_CONCURRENCY = env_int("CM_POLL_CONCURRENCY", 8)
 CELERY_BEAT_SCHEDULE = {
     "check-workflow-status": {

@@ -295,3 +295,92 @@ def test_cli_launch_and_retry(scripted_wms, operator, capsys):
     call_command("cm", "process-launches")
     assert "running (scripted run-1)" in capsys.readouterr().out
     assert Workflow.objects.get(group=group).overrides == {"requestMemory": 4096}
+
+
+# --- error classification, automatic retries, the PanDA archive ------------------------------
+
+
+def test_the_error_table_classifies_by_pattern():
+    from campaigns.services.classify import classify
+
+    assert classify("RuntimeError", "worker lost heartbeat on node 7").name == "worker-lost"
+    assert classify("FieldValidationError", "bad value").action == "fail"
+    assert classify("ValueError", "anything else").flavor == "pipelines"
+
+
+def test_a_malformed_error_table_is_refused_clearly(tmp_path):
+    from campaigns.errors import CampaignError
+    from campaigns.services.classify import rules
+
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - {name: x, pattern: '(', flavor: weather, action: retry}\n")
+    with pytest.raises(
+        CampaignError, match=r"(?s)rules.yaml.*rules.0.pattern.*regular expression.*rules.0.flavor"
+    ):
+        rules(str(bad))
+
+
+def infrastructure_failure(scripted_wms, workflow):
+    lost = FailedQuantumReport("isr", {"detector": 1}, "RuntimeError", "worker lost heartbeat")
+    scripted_wms.answers[workflow.wms_id] = report(
+        RunState.FAILED, succeeded=1, failed=1, quanta=[lost]
+    )
+
+
+def test_transient_infrastructure_errors_are_retried_automatically_up_to_the_limit(
+    scripted_wms, operator
+):
+    from campaigns.models import StatusChange
+
+    group = ready_group()
+    first = launched(group, operator)
+    infrastructure_failure(scripted_wms, first)
+    polling.poll()
+    quantum = FailedQuantum.objects.get(workflow=first)
+    assert (quantum.rule, quantum.flavor, quantum.action) == (
+        "worker-lost",
+        "infrastructure",
+        "retry",
+    )
+    retry = Workflow.objects.get(group=group, attempt=2)
+    assert retry.status == Status.LAUNCH_REQUESTED and retry.auto_retry_rule == "worker-lost"
+    history = StatusChange.objects.filter(object_id=group.pk, to_status=Status.LAUNCH_REQUESTED)
+    assert history.latest("at").reason.startswith("automatic retry: error rule worker-lost")
+    assert history.latest("at").user is None  # cm did it
+
+    for attempt in (2, 3):  # the rule allows 2 automatic retries
+        workflow = launch.process_launch(Workflow.objects.get(group=group, attempt=attempt).pk)
+        infrastructure_failure(scripted_wms, workflow)
+        polling.poll()
+    assert Workflow.objects.filter(group=group).count() == 3
+    group.refresh_from_db()
+    assert group.status == Status.REVIEWABLE  # now a person decides
+
+
+def test_pipeline_errors_wait_for_a_person(scripted_wms, operator):
+    group = ready_group()
+    first = launched(group, operator)
+    bug = FailedQuantumReport("isr", {"detector": 1}, "ValueError", "negative flux")
+    scripted_wms.answers[first.wms_id] = report(
+        RunState.FAILED, succeeded=1, failed=1, quanta=[bug]
+    )
+    polling.poll()
+    assert Workflow.objects.filter(group=group).count() == 1
+
+
+def test_finished_attempts_files_go_to_the_panda_archive(
+    scripted_wms, operator, settings, tmp_path
+):
+    from pathlib import Path
+
+    workflow = launched(ready_group(), operator)
+    log = tmp_path / "bps.log"
+    log.write_text("all good\n")
+    answer = report(RunState.SUCCEEDED)
+    answer.files = [log, tmp_path / "missing.json"]
+    scripted_wms.answers[workflow.wms_id] = answer
+    polling.poll()
+    workflow.refresh_from_db()
+    assert workflow.archived_files == [f"{workflow.path}/bps.log"]
+    kept = Path(settings.CM_PANDA_ARCHIVE_DIR) / workflow.archived_files[0]
+    assert kept.read_text() == "all good\n"

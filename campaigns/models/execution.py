@@ -32,6 +32,12 @@ class Workflow(Element, QuantumCounts, SpecFields):
     next_check_at = models.DateTimeField(
         null=True, blank=True, help_text="Not polled before this (back-off after failures)."
     )
+    auto_retry_rule = models.CharField(
+        max_length=100, blank=True, help_text="The error rule that launched this attempt by itself."
+    )
+    archived_files = models.JSONField(
+        default=list, blank=True, help_text="Its logs and reports, relative to the PanDA archive."
+    )
     submit_config = models.ForeignKey(
         "campaigns.ArchivedConfig",
         null=True,
@@ -112,6 +118,11 @@ class FailedQuantum(models.Model):
     data_id = models.JSONField(default=dict)
     error_type = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)
+    rule = models.CharField(max_length=100, blank=True, help_text="The error rule it matched.")
+    flavor = models.CharField(
+        max_length=20, blank=True, help_text="infrastructure/configuration/pipelines"
+    )
+    action = models.CharField(max_length=20, blank=True, help_text="retry/review/fail")
 
     class Meta:
         ordering = ["workflow", "task_label", "id"]

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from campaigns.errors import CampaignError
 from campaigns.models import FailedQuantum, Group, PollRun, TaskLabelCount, Workflow
-from campaigns.services import collections, rollup
+from campaigns.services import classify, collections, rollup, wms_archive
 from campaigns.services.status import transition
 from campaigns.states import Status
 from campaigns.wms import get as get_wms
@@ -98,7 +98,30 @@ def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> in
         changed = [w for batch in by_target.values() for w in batch]
         rollup.rollup(Group.objects.filter(pk__in={w.group_id for w in done}))
     _register_runs(changed)
+    _keep_files(changed, reports)
+    _retry_automatically(changed)
     return len(changed)
+
+
+def _keep_files(changed: list[Workflow], reports: dict[int, RunReport]) -> None:
+    """Finished attempts' logs and reports go to the PanDA archive."""
+    for workflow in changed:
+        if workflow.status not in (Status.RUNNING, Status.BLOCKED):
+            wms_archive.archive_files(workflow, reports[workflow.pk].files)
+
+
+def _retry_automatically(changed: list[Workflow]) -> None:
+    """Relaunch attempts whose failures a retry rule covers; cm is the actor in the history."""
+    from campaigns.services import launch
+
+    for workflow, rule in classify.retries_due(changed):
+        group = Group.objects.get(pk=workflow.group_id)
+        if group.status not in launch.RETRYABLE:
+            continue
+        retry = launch.request_launch(
+            group, user=None, reason=f"automatic retry: error rule {rule.name} ({rule.flavor})"
+        )
+        Workflow.objects.filter(pk=retry.pk).update(auto_retry_rule=rule.name)
 
 
 def _why(target: Status, report: RunReport) -> str:
@@ -149,7 +172,7 @@ def _store_counts(done: list[Workflow], reports: dict[int, RunReport]) -> None:
 def _store_failed_quanta(done: list[Workflow], reports: dict[int, RunReport]) -> None:
     # Replaced on every look: the list is the WMS's latest word, not an accumulation.
     FailedQuantum.objects.filter(workflow__in=done).delete()
-    FailedQuantum.objects.bulk_create(
+    quanta = [
         FailedQuantum(
             workflow=w,
             task_label=q.task_label,
@@ -159,7 +182,9 @@ def _store_failed_quanta(done: list[Workflow], reports: dict[int, RunReport]) ->
         )
         for w in done
         for q in reports[w.pk].failed_quanta
-    )
+    ]
+    classify.label(quanta)
+    FailedQuantum.objects.bulk_create(quanta)
 
 
 def _register_runs(changed: list[Workflow]) -> None:
