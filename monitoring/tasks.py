@@ -3,14 +3,17 @@
 from celery import shared_task
 from django.conf import settings
 
-from campaigns.services import polling
+from campaigns.services import automation, polling
 from cm_site.locks import single_run
 
 
 @shared_task
 def check_workflow_status() -> int | None:
-    """One poll pass (checkWorkflowStatus + rollup); skipped if another is still running."""
+    """One poll pass (checkWorkflowStatus + rollup), then what campaigns do by themselves
+    (auto_accept, auto_launch); skipped if another pass is still running."""
     with single_run("check-workflow-status") as held:
         if not held:
             return None
-        return polling.poll(concurrency=settings.CM_POLL_CONCURRENCY).pk
+        run = polling.poll(concurrency=settings.CM_POLL_CONCURRENCY)
+        automation.advance()
+        return run.pk

@@ -384,3 +384,42 @@ def test_finished_attempts_files_go_to_the_panda_archive(
     assert workflow.archived_files == [f"{workflow.path}/bps.log"]
     kept = Path(settings.CM_PANDA_ARCHIVE_DIR) / workflow.archived_files[0]
     assert kept.read_text() == "all good\n"
+
+
+# --- automation -----------------------------------------------------------------------
+
+
+def test_an_automated_campaign_runs_to_accepted_with_no_person(scripted_wms):
+    from campaigns.models import Campaign, Group, Step
+    from campaigns.services.automation import advance
+    from campaigns.tasks import process_launches
+
+    campaign = make_campaign(spec={"auto_launch": True, "auto_accept": True})
+    transition(campaign, Status.READY, reason="test")
+    step1 = make_step(campaign, wms="scripted")
+    step2 = make_step(campaign, wms="scripted", status=Status.WAITING)
+    step2.prerequisites.add(step1)
+    transition(step1, Status.READY, reason="test")
+    transition(make_group(step1), Status.READY, reason="test")
+    make_group(step2)
+
+    assert advance()["launched"] == 1  # step1's group
+    launched_by_round = []
+    for _ in range(2):  # a round: submit, the WMS finishes, poll, advance
+        process_launches()
+        for workflow in Workflow.objects.filter(status=Status.RUNNING):
+            scripted_wms.answers[workflow.wms_id] = report(RunState.SUCCEEDED)
+        polling.poll()
+        launched_by_round.append(advance()["launched"])
+    assert launched_by_round == [1, 0]  # accepting step1 released and launched step2's group
+
+    assert set(Group.objects.values_list("status", flat=True)) == {Status.ACCEPTED}
+    assert set(Step.objects.values_list("status", flat=True)) == {Status.ACCEPTED}
+    assert Campaign.objects.get(pk=campaign.pk).status == Status.ACCEPTED
+
+
+def test_without_automation_nothing_launches_by_itself(scripted_wms):
+    from campaigns.services.automation import advance
+
+    ready_group()
+    assert advance() == {"accepted": 0, "launched": 0}

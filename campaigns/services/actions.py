@@ -32,7 +32,7 @@ _RESUME_TO = {
 _HAD_GOOD_DATA = {Status.SUCCEEDED, Status.REVIEWABLE, Status.ACCEPTED}
 
 
-def validate(elements: Element | Iterable[Element], *, user: User, reason: str) -> int:
+def validate(elements: Element | Iterable[Element], *, user: User | None, reason: str) -> int:
     """Mark elements good and ready for the next processing (accepted), and chain their outputs.
 
     A step, campaign or production is validated once each of its children is
@@ -40,7 +40,8 @@ def validate(elements: Element | Iterable[Element], *, user: User, reason: str) 
     rejected after producing data (succeeded, reviewable or accepted) and that
     data still exists: an element that failed, or never ran, is never accepted.
     Steps waiting only for the validated ones become ready, and their groups'
-    inputs are built.
+    inputs are built. ``user=None`` is cm applying an acceptance rule: the
+    table lets it accept only clean successes.
     """
     batch = _as_list(elements)
     _check_children_settled(batch)

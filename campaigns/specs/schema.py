@@ -209,6 +209,8 @@ class CampaignSpec(Spec):
     collections: CollectionTemplates = Field(default_factory=CollectionTemplates)
     bps: BpsConfig = Field(default_factory=dict)
     step_defaults: StepDefaults = Field(default_factory=StepDefaults)
+    auto_launch: bool = False  # cm launches groups as soon as they are ready
+    auto_accept: bool = False  # cm accepts groups and steps that succeeded with no failure
     steps: Annotated[list[StepSpec], Field(min_length=1)]
 
 
