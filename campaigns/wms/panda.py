@@ -1,0 +1,517 @@
+"""PanDA through BPS: submit a rendered BPS config to PanDA/iDDS, report on the run, cancel it.
+
+The real Rubin client code does the work: ``lsst.ctrl.bps.drivers.prepare_driver`` builds the
+quantum graph and the iDDS workflow; ``lsst.ctrl.bps.panda.PanDAService`` submits, reports and
+aborts it through pandaclient's relay to iDDS (a POST to ``{PANDA_URL_SSL}/relay_idds_command``).
+
+**States.** The iDDS request status decides the run's state, deliberately:
+
+==================================  ===========  ============================================
+iDDS request status                 RunState     note
+==================================  ===========  ============================================
+Finished                            SUCCEEDED    every job succeeded
+SubFinished                         FAILED       a partial failure: the per-label ``failed``
+                                                 counts say what failed, and cm shows the run
+                                                 as reviewable (``PanDAService.report`` calls
+                                                 this SUCCEEDED: cm must not)
+Failed, Expired                     FAILED
+Cancelled                           CANCELLED
+Suspended, Suspending, ToSuspend    HELD         waits for a person
+anything else (New, Transforming,   PENDING or   PENDING until some job has run, RUNNING after
+ToCancel, Resuming, …)              RUNNING
+==================================  ===========  ============================================
+
+**Counts** per pipeline task label come from ``PanDAService.report``'s job summary (a label's
+PanDA task chunks summed): ``expected`` all jobs, ``succeeded`` SUCCEEDED (iDDS's processed
+files), ``failed`` FAILED + PRUNED (failed, and missing: will never produce output),
+``running`` RUNNING, ``held`` HELD, ``pending`` the rest. They count PanDA jobs, which are
+quanta with BPS's default single-quantum clustering. The BPS jobs ``pipetaskInit`` and
+``finalJob`` are not pipeline tasks: they are reported as ``jobs``, and a failed pipetaskInit
+sets ``init_failed``.
+
+**Environment.** pandaclient is configured by environment variables (``PANDA_URL``,
+``PANDA_URL_SSL``, ``PANDACACHE_URL``, ``PANDA_AUTH=oidc``, ``PANDA_AUTH_VO``,
+``PANDA_AUTH_ID_TOKEN``, ``PANDA_VERIFY_HOST``, ``PANDA_CONFIG_ROOT``, …) and reads some of them
+only when first imported. ``PandaWms(env)`` takes them from a mapping (cm's settings; the process
+environment by default), and for each call sets exactly those (every ``PANDA*``, ``IDDS_*``,
+``OIDC_*``, ``X509_*`` variable and ``LSST_RUN_TEMP_SPACE``) in ``os.environ`` and in
+pandaclient's module settings, then puts back what was there. Calls with the same settings run
+concurrently; calls with other settings wait. Defaults added: ``PANDA_BEHIND_REAL_LB=1`` (no DNS
+look-ups at import or per request), ``PANDACACHE_URL`` = ``PANDA_URL_SSL``, ``PANDA_CONFIG_ROOT``
+= ``~/.pathena`` (pandaclient's OIDC cache; it would use the working directory), and the
+interpreter's ``bin`` on ``PATH`` (BPS runs ``pipetask qgraph``). A token in
+``PANDA_AUTH_ID_TOKEN`` means no interactive login is ever attempted.
+
+**Timeouts and faults.** pandaclient waits up to 600 s for any answer (``httpx`` timeout fixed in
+``pandaclient.Client._HttpClient``, no setting) and its OIDC login has no timeout at all, so
+each call runs in a daemon thread that is given ``timeout`` seconds (default 30; submit 120, not
+counting the local quantum-graph build), settable per instance or as ``CM_PANDA_TIMEOUT`` /
+``CM_PANDA_SUBMIT_TIMEOUT`` in the mapping. A call that overruns is abandoned (its thread ends
+when pandaclient gives up) and reported as ``WmsUnavailable``, as is every other fault: an HTTP
+error, an unreadable or malformed answer, an iDDS error, a refused token, and pandaclient's
+``sys.exit(255)`` when a login fails (``SystemExit`` is caught in the thread).
+
+**Submitting** is idempotent: the request id is recorded in the BPS submit directory
+(``cm_panda_submission.json``), and submitting the same config again returns it. A submit
+directory left by a failed attempt is renamed (``submit.failed-N``) and the config prepared
+again: BPS refuses an existing submit directory and an existing staged file. A submission whose
+answer timed out may still have reached PanDA; submitting again then makes a second request.
+Preparation failures (bad config, empty quantum graph) are ``PandaPrepareError``, not
+``WmsUnavailable``: trying again later will not help.
+"""
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from campaigns.errors import CampaignError
+from campaigns.wms.base import (
+    JobReport,
+    RunReport,
+    RunState,
+    Submission,
+    TaskCounts,
+    WmsUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_SUBMIT_TIMEOUT = 120.0
+SUBMISSION_RECORD = "cm_panda_submission.json"
+SPECIAL_JOBS = ("pipetaskInit", "finalJob")
+
+
+def _stack_tag() -> str:
+    """The weekly stack matching the installed BPS (30.2026.4300 -> w_2026_43), for the jobs."""
+    try:
+        version = metadata.version("lsst-ctrl-bps-panda")
+    except metadata.PackageNotFoundError:
+        return "w_latest"
+    found = re.fullmatch(r"\d+\.(\d{4})\.(\d\d)\d*", version)
+    return f"w_{found[1]}_{found[2]}" if found else "w_latest"
+
+
+# What the PanDA plugin needs in a BPS config, which its wheel does not ship (it lacks
+# config/bps_panda*.yaml). cm merges this under each PanDA step's BPS template, so a step
+# overrides any of it. Site values are USDF's.
+PANDA_DEFAULTS: dict[str, Any] = {
+    "wmsServiceClass": "lsst.ctrl.bps.panda.PanDAService",
+    # Where the jobs run: PanDA site, cloud and queues (finalJob merges outputs, on its own queue).
+    "computeSite": "SLAC",
+    "computeCloud": "US",
+    "queue": "SLAC_Rubin",
+    "finalJob": {"queue": "SLAC_Rubin_Merge"},
+    # Command-line values PanDA fills in per job.
+    "placeholderParams": ["qgraphNodeId", "qgraphId"],
+    # Where the quantum graph and job scripts are staged for the jobs: the site's run temp space
+    # when LSST_RUN_TEMP_SPACE is set (one directory per preparation: staging never overwrites),
+    # else the submit directory (a file system the jobs must see).
+    "payloadFolder": "payload",
+    "fileDistributionEndPoint": (
+        "${LSST_RUN_TEMP_SPACE}/{operator}/panda_cache_box/{payloadFolder}/{uniqProcName}/"
+        "{timestamp}/"
+    ),
+    "fileDistributionEndPointDefault": "file://{submitPath}/panda_cache_box/",
+    # A job's command, outermost first: runnerCommand runs jobContainer, which runs
+    # payloadCommand, where the plugin puts the encoded pipetask command for "_cmd_line_".
+    "runnerCommand": (
+        "logDir={jobLogDir}; mkdir -p ${logDir}; {jobContainer} retStat=$?; exit $retStat"
+    ),
+    "jobContainer": '/bin/bash -c "{payloadCommand}" >&2;',
+    "payloadCommand": (
+        "cd {jobInitDir}; {setupLSSTEnv} "
+        "python3 -m lsst.ctrl.bps.panda.edgenode.cmd_line_decoder _cmd_line_; "
+        "ret=\\$?; {jobCleanup} exit \\$ret;"
+    ),
+    "jobInitDir": "`pwd`",
+    "jobLogDir": "{jobInitDir}",
+    "jobCleanup": "rm -fr EXEC_REPO-*;",
+    "setupLSSTEnv": (
+        "unset PYTHONPATH; "
+        "source /cvmfs/sw.lsst.eu/linux-x86_64/lsst_distrib/{LSST_VERSION}/loadLSST.bash; "
+        "setup lsst_distrib; {custom_lsst_setup}"
+    ),
+    "custom_lsst_setup": "",
+    "LSST_VERSION": _stack_tag(),
+}
+
+_FINAL_STATES = {
+    "Finished": RunState.SUCCEEDED,
+    "SubFinished": RunState.FAILED,
+    "Failed": RunState.FAILED,
+    "Expired": RunState.FAILED,
+    "Cancelled": RunState.CANCELLED,
+}
+_HELD_STATES = {"Suspended", "Suspending", "ToSuspend"}
+
+_MANAGED_PREFIXES = ("PANDA", "IDDS_", "OIDC_", "X509_")
+_MANAGED_NAMES = ("LSST_RUN_TEMP_SPACE", "PATH")
+
+
+class PandaPrepareError(CampaignError):
+    """BPS could not prepare the workflow (config, butler, quantum graph): nothing was submitted."""
+
+
+def panda_environment(source: Mapping[str, str]) -> dict[str, str]:
+    """The client's environment, from cm's PanDA settings or a process environment."""
+    env = {key: value for key, value in source.items() if _managed(key)}
+    env.setdefault("PANDA_BEHIND_REAL_LB", "1")
+    if "PANDA_URL_SSL" in env:
+        env.setdefault("PANDACACHE_URL", env["PANDA_URL_SSL"])
+    env.setdefault("PANDA_CONFIG_ROOT", str(Path.home() / ".pathena"))
+    scripts = str(Path(sys.executable).parent)
+    path = source.get("PATH") or os.environ.get("PATH", "")
+    env["PATH"] = path if scripts in path.split(os.pathsep) else f"{path}{os.pathsep}{scripts}"
+    return env
+
+
+def _managed(key: str) -> bool:
+    return key.startswith(_MANAGED_PREFIXES) or key in _MANAGED_NAMES
+
+
+class PandaWms:
+    """PanDA, reached through ctrl_bps_panda and pandaclient (see the module docstring)."""
+
+    name = "panda"
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
+        submit_timeout: float | None = None,
+    ):
+        source = os.environ if env is None else env
+        self.env = panda_environment(source)
+        self.timeout = timeout or float(source.get("CM_PANDA_TIMEOUT", DEFAULT_TIMEOUT))
+        self.submit_timeout = submit_timeout or float(
+            source.get("CM_PANDA_SUBMIT_TIMEOUT", DEFAULT_SUBMIT_TIMEOUT)
+        )
+
+    def submit(self, config: Path) -> Submission:
+        """Prepare the BPS config (quantum graph included) and submit it; returns at once."""
+        with _CLIENT.using(self.env, self.timeout):
+            submit_dir = _submit_dir(Path(config))
+            done = _recorded(submit_dir)
+            if done:
+                return done
+            _set_aside(submit_dir)
+            wms_config, workflow = _prepare(Path(config))
+            service = _service(wms_config)
+            _bounded(
+                "submit", self.submit_timeout, lambda: service.submit(workflow, config=wms_config)
+            )
+            if not isinstance(workflow.run_id, int):
+                raise WmsUnavailable(f"PanDA answered the submission with {workflow.run_id!r}")
+        submission = Submission(str(workflow.run_id), wms_config[".bps_defined.submitPath"])
+        _record(submission)
+        return submission
+
+    def report(self, submission: Submission) -> RunReport:
+        """The iDDS request's state and per-label counts; ``WmsUnavailable`` if not to be had."""
+        request_id = _request_id(submission)
+        with _CLIENT.using(self.env, self.timeout):
+            status, summary = _bounded("report", self.timeout, lambda: _look(request_id))
+        return _run_report(request_id, status, summary)
+
+    def cancel(self, submission: Submission) -> None:
+        """Abort the iDDS request (PanDA kills its jobs)."""
+        request_id = _request_id(submission)
+        with _CLIENT.using(self.env, self.timeout):
+            done, message = _bounded(
+                "cancel", self.timeout, lambda: _service({}).cancel(request_id)
+            )
+        if not done:
+            raise WmsUnavailable(f"PanDA did not cancel request {request_id}: {message}")
+
+
+# -- talking to PanDA ------------------------------------------------------------------------
+
+
+def _bounded[T](what: str, timeout: float, call: Callable[[], T]) -> T:
+    """``call()`` in a daemon thread given ``timeout`` seconds; any fault is WmsUnavailable."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # SystemExit: pandaclient's answer to a failed login
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name=f"panda-{what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise WmsUnavailable(f"PanDA {what}: no answer within {timeout:g} s")
+    if "error" in outcome:
+        error = outcome["error"]
+        raise WmsUnavailable(f"PanDA {what} failed: {_describe(error)}") from error
+    return outcome["value"]
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"the PanDA client exited with code {error.code} (a failed login?)"
+    return f"{type(error).__name__}: {error}"
+
+
+def _service(config: Any) -> Any:
+    from lsst.ctrl.bps import BpsConfig
+    from lsst.ctrl.bps.panda import PanDAService
+
+    return PanDAService(config if isinstance(config, BpsConfig) else BpsConfig(config))
+
+
+def _look(request_id: int) -> tuple[str, Any]:
+    """The request's iDDS status (one look-up) and PanDAService's report (another)."""
+    from lsst.ctrl.bps.panda.utils import get_idds_client, get_idds_result
+
+    service = _service({})
+    answer = get_idds_client(service.config).get_requests(request_id=request_id, with_detail=False)
+    ok, rows, error = get_idds_result(answer)
+    if not ok:
+        raise RuntimeError(error)
+    if not rows:
+        raise RuntimeError(f"PanDA knows no request {request_id}")
+    status = rows[0]["status"]["attributes"]["_name_"]
+    if not isinstance(status, str):
+        raise TypeError(f"unreadable request status {status!r}")
+    reports, message = service.report(wms_workflow_id=request_id)
+    if not reports:
+        raise RuntimeError(message or f"no report on request {request_id}")
+    return status, reports[0]
+
+
+def _request_id(submission: Submission) -> int:
+    try:
+        return int(submission.wms_id)
+    except ValueError:
+        raise WmsUnavailable(f"{submission.wms_id!r} is not an iDDS request id") from None
+
+
+# -- reading the answer ----------------------------------------------------------------------
+
+
+def _run_report(request_id: int, status: str, summary: Any) -> RunReport:
+    counts = [_counts(label, states) for label, states in summary.job_summary.items()]
+    tasks = [c for c in counts if c.label not in SPECIAL_JOBS]
+    special = [c for c in counts if c.label in SPECIAL_JOBS]
+    failures = [f"{c.label} {c.failed} of {c.expected} failed" for c in counts if c.failed]
+    return RunReport(
+        state=_state(status, counts),
+        tasks=tasks,
+        jobs=[_job(request_id, c) for c in special],
+        init_failed=any(c.label == "pipetaskInit" and c.failed for c in special),
+        message="; ".join([f"iDDS request {request_id} is {status}", *failures]),
+    )
+
+
+def _state(status: str, counts: list[TaskCounts]) -> RunState:
+    if status in _FINAL_STATES:
+        return _FINAL_STATES[status]
+    if status in _HELD_STATES:
+        return RunState.HELD
+    started = any(c.running or c.succeeded or c.failed for c in counts)
+    return RunState.RUNNING if started else RunState.PENDING
+
+
+def _counts(label: str, states: Mapping[Any, int]) -> TaskCounts:
+    """One label's counts from BPS's ``{WmsStates: jobs}``."""
+    by_name = {getattr(state, "name", str(state)): int(jobs) for state, jobs in states.items()}
+    counts = TaskCounts(
+        label,
+        expected=sum(by_name.values()),
+        succeeded=by_name.get("SUCCEEDED", 0),
+        failed=by_name.get("FAILED", 0) + by_name.get("PRUNED", 0),
+        running=by_name.get("RUNNING", 0),
+        held=by_name.get("HELD", 0),
+    )
+    done = counts.succeeded + counts.failed + counts.running + counts.held
+    counts.pending = max(0, counts.expected - done)
+    return counts
+
+
+def _job(request_id: int, counts: TaskCounts) -> JobReport:
+    if counts.failed:
+        state = RunState.FAILED
+    elif counts.expected and counts.succeeded == counts.expected:
+        state = RunState.SUCCEEDED
+    elif counts.running:
+        state = RunState.RUNNING
+    else:
+        state = RunState.HELD if counts.held else RunState.PENDING
+    return JobReport(counts.label, str(request_id), [], state)
+
+
+# -- preparing and recording a submission ----------------------------------------------------
+
+
+def _submit_dir(config: Path) -> Path | None:
+    """The config's BPS submit directory, when it does not depend on the preparation."""
+    from lsst.ctrl.bps import BPS_DEFAULTS, BPS_SEARCH_ORDER, BpsConfig
+
+    try:
+        path = BpsConfig(str(config), search_order=BPS_SEARCH_ORDER, defaults=BPS_DEFAULTS)[
+            "submitPath"
+        ]
+    except Exception as error:  # an unreadable config: let prepare say why
+        log.debug("no submit path in %s: %s", config, error)
+        return None
+    return None if "{" in path else Path(path)
+
+
+def _recorded(submit_dir: Path | None) -> Submission | None:
+    record = submit_dir / SUBMISSION_RECORD if submit_dir else None
+    if record is None or not record.exists():
+        return None
+    return Submission(**json.loads(record.read_text()))
+
+
+def _record(submission: Submission) -> None:
+    record = Path(submission.submit_dir) / SUBMISSION_RECORD
+    temporary = record.with_suffix(".tmp")
+    temporary.write_text(
+        json.dumps({"wms_id": submission.wms_id, "submit_dir": str(record.parent)})
+    )
+    temporary.replace(record)
+
+
+def _set_aside(submit_dir: Path | None) -> None:
+    """Rename what a failed attempt left, so BPS can prepare afresh (and the evidence stays)."""
+    if submit_dir is None or not submit_dir.exists():
+        return
+    number = 1
+    while (aside := submit_dir.with_name(f"{submit_dir.name}.failed-{number}")).exists():
+        number += 1
+    submit_dir.rename(aside)
+    log.warning("an earlier submission left %s unfinished: moved to %s", submit_dir, aside)
+
+
+def _prepare(config: Path) -> tuple[Any, Any]:
+    from lsst.ctrl.bps.drivers import prepare_driver
+
+    try:
+        return prepare_driver(str(config), runWmsSubmissionChecks=False)
+    except Exception as error:
+        raise PandaPrepareError(f"BPS could not prepare {config}: {error}") from error
+
+
+# -- the process-wide client settings --------------------------------------------------------
+
+_CLIENT_URLS = {  # pandaclient.Client's module settings, read from the environment at import
+    "baseURL": "PANDA_URL",
+    "baseURLSSL": "PANDA_URL_SSL",
+    "baseURLCSRVSSL": "PANDACACHE_URL",
+}
+_CLIENT_API_URLS = {
+    "server_base_path": "PANDA_URL",
+    "server_base_path_ssl": "PANDA_URL_SSL",
+    "cache_base_path_ssl": "PANDACACHE_URL",
+}
+
+
+class _ClientSettings:
+    """``os.environ`` and pandaclient's module settings, set for the calls that share them.
+
+    The first caller with some settings applies them and the last one out puts back what was
+    there; callers with other settings wait (up to ``wait`` seconds) for the process to be free.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._env: dict[str, str] | None = None
+        self._users = 0
+        self._saved: tuple[dict[str, str | None], dict[str, Any]] = ({}, {})
+
+    @contextmanager
+    def using(self, env: dict[str, str], wait: float) -> Iterator[None]:
+        for key in ("PANDA_URL", "PANDA_URL_SSL"):
+            if not env.get(key):
+                raise WmsUnavailable(f"PanDA is not configured: {key} is not set")
+        self._enter(env, wait)
+        try:
+            yield
+        finally:
+            self._leave()
+
+    def _enter(self, env: dict[str, str], wait: float) -> None:
+        with self._changed:
+            free = self._changed.wait_for(lambda: self._users == 0 or self._env == env, wait)
+            if not free:
+                raise WmsUnavailable("the PanDA client is busy with other settings")
+            if self._users == 0:
+                self._saved = _apply(env)
+                self._env = env
+            self._users += 1
+
+    def _leave(self) -> None:
+        with self._changed:
+            self._users -= 1
+            if self._users == 0:
+                _restore(*self._saved)
+                self._env = None
+                self._changed.notify_all()
+
+
+def _apply(env: dict[str, str]) -> tuple[dict[str, str | None], dict[str, Any]]:
+    saved_env = {key: os.environ.get(key) for key in {*env, *filter(_managed, os.environ)}}
+    for key in saved_env:
+        if key not in env:
+            del os.environ[key]
+    os.environ.update(env)
+    try:
+        client = _import_client()
+        saved_client = {name: getattr(client, name) for name in [*_CLIENT_URLS, *_CLIENT_API_URLS]}
+        for name, key in _CLIENT_URLS.items():
+            setattr(client, name, env[key])
+        for name, key in _CLIENT_API_URLS.items():
+            parsed = urlparse(env[key])
+            setattr(client, name, f"{parsed.scheme}://{parsed.netloc}/api/v1")
+    except Exception as error:
+        _restore(saved_env, {})
+        raise WmsUnavailable(f"the PanDA client cannot be loaded: {error}") from error
+    return saved_env, saved_client
+
+
+def _restore(saved_env: dict[str, str | None], saved_client: dict[str, Any]) -> None:
+    if saved_client:
+        client = sys.modules["pandaclient.Client"]
+        for name, value in saved_client.items():
+            setattr(client, name, value)
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _import_client() -> Any:
+    """Import the PanDA plugin with the client's environment set, keeping logging as it was.
+
+    idds configures the root logger when imported (a stdout handler at INFO, UTC timestamps for
+    every formatter) if nothing else has: that is not its call to make in cm's processes.
+    """
+    if "lsst.ctrl.bps.panda" not in sys.modules:
+        root = logging.getLogger()
+        handlers, level, converter = root.handlers[:], root.level, logging.Formatter.converter
+        try:
+            import lsst.ctrl.bps.panda  # noqa: F401
+        finally:
+            root.handlers[:], logging.Formatter.converter = handlers, converter
+            root.setLevel(level)
+    import pandaclient.Client
+
+    return pandaclient.Client
+
+
+_CLIENT = _ClientSettings()
