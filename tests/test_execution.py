@@ -423,3 +423,21 @@ def test_without_automation_nothing_launches_by_itself(scripted_wms):
 
     ready_group()
     assert advance() == {"accepted": 0, "launched": 0}
+
+
+def test_a_refused_submission_fails_the_launch(scripted_wms, operator, monkeypatch):
+    from campaigns.wms.base import WmsRefused
+
+    group = ready_group()
+    workflow = launch.request_launch(group, user=operator, reason="go")
+
+    def refuse(self, config):
+        raise WmsRefused("empty quantum graph")
+
+    monkeypatch.setattr(scripted_wms, "submit", refuse)
+    with pytest.raises(WmsRefused):
+        launch.process_launch(workflow.pk)
+    assert Workflow.objects.get(pk=workflow.pk).status == Status.FAILED
+    group.refresh_from_db()
+    assert group.status == Status.FAILED
+    assert launch.pending_launches() == []

@@ -19,7 +19,7 @@ from campaigns.services.status import transition
 from campaigns.specs.names import fill
 from campaigns.states import Status
 from campaigns.wms import get as get_wms
-from campaigns.wms.base import Submission
+from campaigns.wms.base import Submission, WmsRefused
 
 # Groups in these statuses get a retry (a new attempt redoing only what failed).
 RETRYABLE = {Status.FAILED, Status.REVIEWABLE}
@@ -121,7 +121,15 @@ def _prepare(workflow: Workflow) -> None:
 def _submit(workflow: Workflow) -> None:
     config = bps_config.launch_dir(workflow) / "submit.yaml"
     # On WmsUnavailable the workflow stays prepared, and the next pass submits it again.
-    submission: Submission = get_wms(workflow.wms).submit(config)
+    try:
+        submission: Submission = get_wms(workflow.wms).submit(config)
+    except WmsRefused as error:
+        with transaction.atomic():
+            transition(workflow, Status.FAILED, reason=f"submission refused: {error}"[:500])
+            group = Group.objects.get(pk=workflow.group_id)
+            if group.status == Status.LAUNCH_REQUESTED:
+                transition(group, Status.FAILED, reason=f"attempt {workflow.attempt} refused")
+        raise
     with transaction.atomic():
         Workflow.objects.filter(pk=workflow.pk).update(
             wms_id=submission.wms_id, submit_dir=submission.submit_dir

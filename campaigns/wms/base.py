@@ -3,7 +3,8 @@
 A WMS submits one rendered BPS config and reports on the run it made. A report
 is a snapshot in cm's terms; mapping it to cm statuses is cm's job
 (``campaigns.services.polling``), not the WMS's. Every failure to reach or
-understand the WMS raises ``WmsUnavailable`` and must never change a status.
+understand the WMS raises ``WmsUnavailable`` and must never change a status; a
+submission the WMS cannot accept at all raises ``WmsRefused``, which fails the launch.
 """
 
 from dataclasses import dataclass, field
@@ -16,6 +17,10 @@ from campaigns.errors import CampaignError
 
 class WmsUnavailable(CampaignError):
     """The WMS could not be asked (timeout, error answer, auth failure, crash): try later."""
+
+
+class WmsRefused(CampaignError):
+    """The submission itself is wrong (bad config, empty quantum graph): retrying won't help."""
 
 
 class RunState(StrEnum):

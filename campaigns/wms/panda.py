@@ -73,13 +73,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from campaigns.errors import CampaignError
 from campaigns.wms.base import (
     JobReport,
     RunReport,
     RunState,
     Submission,
     TaskCounts,
+    WmsRefused,
     WmsUnavailable,
 )
 
@@ -158,7 +158,7 @@ _MANAGED_PREFIXES = ("PANDA", "IDDS_", "OIDC_", "X509_")
 _MANAGED_NAMES = ("LSST_RUN_TEMP_SPACE", "PATH")
 
 
-class PandaPrepareError(CampaignError):
+class PandaPrepareError(WmsRefused):
     """BPS could not prepare the workflow (config, butler, quantum graph): nothing was submitted."""
 
 
