@@ -91,7 +91,6 @@ def test_every_workflow_of_a_step_differs_only_by_collections_names_and_query(
         "payload.inCollection",
         "payload.dataQuery",
         "payload.outputRun",
-        "payload.output",
     }
 
 

@@ -23,7 +23,12 @@ from campaigns.specs.inherit import deep_merge
 LOCAL_DEFAULTS: dict[str, Any] = {
     "wmsServiceClass": "lsst.ctrl.bps.parsl.ParslService",
     "computeSite": "local",
-    "site": {"local": {"class": "lsst.ctrl.bps.parsl.sites.Local", "cores": 2}},
+    # parsl's own retries off: cm retries by its error rules, and sees every failure.
+    "site": {"local": {"class": "lsst.ctrl.bps.parsl.sites.Local", "cores": 2, "retries": 0}},
+    # The final job writes the provenance graph the local WMS reports from; one core is
+    # plenty (its default of 16 processes costs ~20 s on a small machine).
+    "extraAggregateOptions": "--mock-storage-classes -o {submitPath}/provenance.qg",
+    "finalJob": {"requestCpus": 1},
 }
 
 
@@ -52,7 +57,6 @@ def render(workflow: Workflow, skip_existing_in: Sequence[str] = ()) -> dict[str
         "inCollection": group.input_collection,
         "dataQuery": full_query(campaign.data_query, step.data_query, group.data_query),
         "outputRun": workflow.output_run,
-        "output": f"{workflow.output_run}/chain",
     }
     config |= {
         "pipelineYaml": f"{Path(campaign.pipeline).resolve()}#{step.pipeline_subset}",
@@ -60,6 +64,8 @@ def render(workflow: Workflow, skip_existing_in: Sequence[str] = ()) -> dict[str
         "campaign": campaign.path,
         "operator": "cm",
         "submitPath": str(here / "submit"),
+        # No pipetask output chain: cm keeps its own chains, a run makes only its RUN.
+        "pipetaskOutput": "",
         "payload": deep_merge(config.get("payload", {}), payload),
     }
     if skip_existing_in:

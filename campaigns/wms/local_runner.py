@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ BPS_MAIN = "import sys; from lsst.ctrl.bps.cli.bps import main; sys.exit(main())
 
 def write_json(path: Path, data: dict) -> None:
     """Write ``data`` so a reader sees the whole file or none of it."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(json.dumps(data, indent=2, sort_keys=True))
     os.replace(temporary, path)
 
@@ -65,7 +66,7 @@ def is_locked(control: Path) -> bool:
 
 
 def session_members(sid: int) -> list[int]:
-    """Pids of the processes in session ``sid`` (Linux ``/proc``)."""
+    """Pids of the live (not zombie) processes in session ``sid`` (Linux ``/proc``)."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -76,7 +77,7 @@ def session_members(sid: int) -> list[int]:
             continue
         # Fields after "(comm)": state, ppid, pgrp, session, ...
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[3]) == sid:
+        if int(fields[3]) == sid and fields[0] != "Z":
             members.append(int(entry.name))
     return members
 
