@@ -303,7 +303,7 @@ def _request_id(submission: Submission) -> int:
 
 
 def _run_report(request_id: int, status: str, summary: Any) -> RunReport:
-    counts = [_counts(label, states) for label, states in summary.job_summary.items()]
+    counts = [_counts(_label(label), states) for label, states in summary.job_summary.items()]
     tasks = [c for c in counts if c.label not in SPECIAL_JOBS]
     special = [c for c in counts if c.label in SPECIAL_JOBS]
     failures = [f"{c.label} {c.failed} of {c.expected} failed" for c in counts if c.failed]
@@ -314,6 +314,16 @@ def _run_report(request_id: int, status: str, summary: Any) -> RunReport:
         init_failed=any(c.label == "pipetaskInit" and c.failed for c in special),
         message="; ".join([f"iDDS request {request_id} is {status}", *failures]),
     )
+
+
+def _label(reported: str) -> str:
+    """The task label in a label ``PanDAService.report`` gives.
+
+    It cuts the label out of the iDDS task name ``{workflow}_{NN}_{label}_{chunk}`` after the
+    last ``_<digits>_``; when the workflow name ends in ``_<digits>``, as every cm RUN's
+    ``.../attempt_N`` does, that cut lands one field early and gives ``NN_label``.
+    """
+    return re.sub(r"^\d{2,}_(?=.)", "", reported)
 
 
 def _state(status: str, counts: list[TaskCounts]) -> RunState:
