@@ -440,3 +440,34 @@ def test_a_refused_submission_fails_the_launch(scripted_wms, operator, monkeypat
     group.refresh_from_db()
     assert group.status == Status.FAILED
     assert launch.pending_launches() == []
+
+
+def test_the_poll_keeps_each_jobs_state_through_the_status_table(scripted_wms, operator):
+    from campaigns.models import Job, StatusChange
+    from campaigns.wms.base import JobReport
+
+    workflow = launched(ready_group(), operator)
+    jobs = [
+        JobReport("pipetaskInit", "1", ["pipetaskInit"], RunState.SUCCEEDED, attempts=1),
+        JobReport("isr_0", "2", ["isr"], RunState.RUNNING, attempts=1),
+        JobReport("isr_1", "3", ["isr"], RunState.PENDING),
+    ]
+    answer = report(RunState.RUNNING)
+    answer.jobs = jobs
+    scripted_wms.answers[workflow.wms_id] = answer
+    polling.poll()
+    assert dict(Job.objects.values_list("name", "status")) == {
+        "pipetaskInit": Status.SUCCEEDED,
+        "isr_0": Status.RUNNING,
+        "isr_1": Status.READY,
+    }
+
+    jobs[1] = JobReport("isr_0", "2", ["isr"], RunState.FAILED, attempts=2, error="boom")
+    jobs[2] = JobReport("isr_1", "3", ["isr"], RunState.SUCCEEDED, attempts=1)
+    Workflow.objects.filter(pk=workflow.pk).update(next_check_at=None)
+    polling.poll()
+    failed = Job.objects.get(name="isr_0")
+    assert (failed.status, failed.attempts, failed.error) == (Status.FAILED, 2, "boom")
+    done = Job.objects.get(name="isr_1")
+    moves = StatusChange.objects.filter(object_id=done.pk, content_type__model="job")
+    assert [m.to_status for m in moves.order_by("at", "id")] == ["ready", "running", "succeeded"]

@@ -17,9 +17,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.errors import CampaignError
-from campaigns.models import FailedQuantum, Group, PollRun, TaskLabelCount, Workflow
+from campaigns.models import FailedQuantum, Group, Job, PollRun, TaskLabelCount, Workflow
 from campaigns.services import classify, collections, rollup, wms_archive
-from campaigns.services.status import transition
+from campaigns.services.status import record_creation, transition
 from campaigns.states import Status
 from campaigns.wms import get as get_wms
 from campaigns.wms.base import RunReport, RunState, Submission
@@ -84,6 +84,7 @@ def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> in
         return 0
     with transaction.atomic():
         _store_counts(done, reports)
+        _store_jobs(done, reports)
         _store_failed_quanta(done, reports)
         Workflow.objects.filter(pk__in=[w.pk for w in done]).update(
             last_checked_at=now, poll_failures=0, next_check_at=None
@@ -167,6 +168,40 @@ def _store_counts(done: list[Workflow], reports: dict[int, RunReport]) -> None:
         w.quanta_pending = sum(t.pending for t in tasks)
         w.quanta_held = sum(t.held for t in tasks)
     Workflow.objects.bulk_update(done, fields)
+
+
+# A WMS job's state in cm's vocabulary (jobs move through the same table as every level).
+JOB_STATUS = {
+    RunState.PENDING: Status.READY,
+    RunState.RUNNING: Status.RUNNING,
+    RunState.HELD: Status.BLOCKED,
+    RunState.SUCCEEDED: Status.SUCCEEDED,
+    RunState.FAILED: Status.FAILED,
+    RunState.CANCELLED: Status.FAILED,
+}
+
+
+def _store_jobs(done: list[Workflow], reports: dict[int, RunReport]) -> None:
+    """New jobs are created; known ones get their latest attempts, error and status."""
+    known = {(j.workflow_id, j.name): j for j in Job.objects.filter(workflow__in=done)}
+    new, seen, targets = [], [], {}
+    for workflow in done:
+        for report in reports[workflow.pk].jobs:
+            job = known.get((workflow.pk, report.name))
+            if job is None:
+                job = Job(workflow=workflow, name=report.name, status=JOB_STATUS[report.state])
+                new.append(job)
+            else:
+                seen.append(job)
+                targets[job.pk] = JOB_STATUS[report.state]
+            job.wms_job_id, job.task_labels = report.wms_job_id, report.task_labels
+            job.attempts, job.error = report.attempts, report.error
+    Job.objects.bulk_create(new, batch_size=1000)
+    record_creation(new, reason="reported by the WMS")
+    Job.objects.bulk_update(
+        seen, ["wms_job_id", "task_labels", "attempts", "error"], batch_size=1000
+    )
+    rollup.move_where_legal(seen, targets, "the WMS reports it")
 
 
 def _store_failed_quanta(done: list[Workflow], reports: dict[int, RunReport]) -> None:

@@ -55,7 +55,7 @@ def rollup_groups(groups: Iterable[Group]) -> None:
         for name in COUNTS:
             setattr(group, name, getattr(attempt, name) if attempt else 0)
     Group.objects.bulk_update(rows, list(COUNTS))
-    _move(rows, {g.pk: _follow(current.get(g.pk)) for g in rows}, "its current attempt")
+    move_where_legal(rows, {g.pk: _follow(current.get(g.pk)) for g in rows}, "its current attempt")
 
 
 def _follow(workflow: Workflow | None) -> Status | None:
@@ -82,7 +82,7 @@ def rollup_parents(model, child_model, parent_field: str, parents: Iterable) -> 
         for name in COUNTS:
             setattr(row, name, (sums.get(row.pk) or {}).get(name) or 0)
     model.objects.bulk_update(rows, list(COUNTS))
-    _move(rows, {r.pk: derived_status(statuses[r.pk]) for r in rows}, "its children")
+    move_where_legal(rows, {r.pk: derived_status(statuses[r.pk]) for r in rows}, "its children")
 
 
 def rollup(groups: Iterable[Group]) -> None:
@@ -97,7 +97,7 @@ def rollup(groups: Iterable[Group]) -> None:
     rollup_parents(Production, Campaign, "production_id", productions)
 
 
-def _move(rows, targets: dict, source: str) -> None:
+def move_where_legal(rows, targets: dict, source: str) -> None:
     """Apply each derived status where the table lets cm get there (directly, or by way of
     running when the children went through it between two rollups); skip the rest."""
     paths: dict[tuple[Status, ...], list] = defaultdict(list)
