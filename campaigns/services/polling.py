@@ -17,7 +17,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.errors import CampaignError
-from campaigns.models import FailedQuantum, Group, Job, PollRun, TaskLabelCount, Workflow
+from campaigns.models import (
+    FailedQuantum,
+    Group,
+    Job,
+    PollRun,
+    QuantumCounts,
+    TaskLabelCount,
+    Workflow,
+)
 from campaigns.services import classify, collections, rollup, wms_archive
 from campaigns.services.status import record_creation, transition
 from campaigns.states import Status
@@ -148,14 +156,7 @@ def _store_counts(done: list[Workflow], reports: dict[int, RunReport]) -> None:
         for w in done
         for t in reports[w.pk].tasks
     ]
-    fields = [
-        "quanta_expected",
-        "quanta_succeeded",
-        "quanta_failed",
-        "quanta_running",
-        "quanta_pending",
-        "quanta_held",
-    ]
+    fields = list(QuantumCounts.COUNT_FIELDS)
     TaskLabelCount.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["workflow", "task_label"], update_fields=fields
     )
