@@ -368,3 +368,28 @@ def test_rows_made_by_specs_or_the_wms_are_not_added_or_deleted_here(admin_clien
     name = model._meta.model_name
 
     assert admin_client.get(reverse(f"admin:campaigns_{name}_add")).status_code == 403
+
+
+# --- Alarms ---------------------------------------------------------------------------
+
+
+def test_alarms_list_without_a_query_per_row_and_can_be_acknowledged(admin_client, admin_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from campaigns.models import Alarm
+    from campaigns.services.alarms import raise_alarm
+
+    def listed() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(changelist("alarm")).status_code == 200
+        return len(captured)
+
+    raise_alarm(make_workflow(), "wms-unreachable", "error", "down")
+    few = listed()
+    for _ in range(5):
+        raise_alarm(make_workflow(), "wms-unreachable", "error", "down")
+    assert listed() == few
+    response = act(admin_client, "alarm", "acknowledge", Alarm.objects.all())
+    assert sent_messages(response) == [(messages.SUCCESS, "Acknowledged 6 alarm(s).")]
+    assert set(Alarm.objects.values_list("acknowledged_by", flat=True)) == {admin_user.pk}

@@ -191,15 +191,31 @@ def test_a_wms_fault_changes_no_status_and_backs_off(scripted_wms, operator, fau
     assert polling.poll().checked == 0  # backing off: not asked again yet
 
 
-def test_repeated_faults_say_so_in_the_status_reason(scripted_wms, operator):
+def test_repeated_faults_raise_one_alarm_that_clears_when_the_wms_answers(scripted_wms, operator):
+    from campaigns.models import Alarm
+
     workflow = launched(ready_group(), operator)
     scripted_wms.answers["run-1"] = WmsUnavailable("auth failed")
-    for _ in range(polling.ALARM_AFTER):
+
+    def poll_now():
         Workflow.objects.filter(pk=workflow.pk).update(next_check_at=None)
         polling.poll()
-    after = Workflow.objects.get(pk=workflow.pk)
-    assert after.status == Status.RUNNING
-    assert after.status_reason.startswith(f"WMS unreachable {polling.ALARM_AFTER} times in a row")
+
+    for _ in range(polling.ALARM_AFTER - 1):
+        poll_now()
+    assert not Alarm.objects.exists()
+    poll_now()
+    poll_now()  # still failing: the same alarm, refreshed
+    alarm = Alarm.objects.get()
+    assert (alarm.kind, alarm.severity, alarm.element) == ("wms-unreachable", "error", workflow)
+    assert alarm.message.startswith(f"the WMS could not be asked {polling.ALARM_AFTER + 1} times")
+    assert alarm.message.endswith("last: auth failed")
+    assert Workflow.objects.get(pk=workflow.pk).status == Status.RUNNING
+
+    scripted_wms.answers["run-1"] = report(RunState.RUNNING)
+    poll_now()
+    alarm.refresh_from_db()
+    assert alarm.cleared_at is not None
 
 
 def test_every_pass_is_recorded(scripted_wms):

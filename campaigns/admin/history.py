@@ -10,7 +10,7 @@ from campaigns.admin.links import admin_link
 from campaigns.models import LEVELS, Campaign, Group, Job, Production, StatusChange, Step, Workflow
 
 
-def _elements_with_paths() -> GenericPrefetch:
+def elements_with_paths() -> GenericPrefetch:
     # One query per level on a page fetches the elements with everything their paths need.
     return GenericPrefetch(
         "element",
@@ -78,7 +78,7 @@ class StatusChangeAdmin(ViewOnly, admin.ModelAdmin):
             super()
             .get_queryset(request)
             .select_related("user", "content_type")
-            .prefetch_related(_elements_with_paths())
+            .prefetch_related(elements_with_paths())
         )
 
     @admin.display(description="element")

@@ -1,5 +1,6 @@
 """The campaign hierarchy: Production > Campaign > Step > Group > Workflow > Job."""
 
+from campaigns.models.alarms import Alarm
 from campaigns.models.archive import ArchivedConfig, ImmutableError
 from campaigns.models.base import Element, QuantumCounts, validate_name
 from campaigns.models.execution import FailedQuantum, Job, PollRun, TaskLabelCount, Workflow
@@ -11,6 +12,7 @@ LEVELS = (Production, Campaign, Step, Group, Workflow, Job)
 
 __all__ = [
     "LEVELS",
+    "Alarm",
     "ArchivedConfig",
     "Campaign",
     "CampaignType",

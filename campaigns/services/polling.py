@@ -4,7 +4,8 @@ Each pass is a ``PollRun`` row. WMS look-ups run with bounded concurrency; their
 results are written in bulk (counts, failed quanta, status changes), then
 rolled up. A look-up that fails in any way (timeout, error, auth failure) never
 changes a status: the workflow is looked at again later, with exponential
-back-off, and after ``ALARM_AFTER`` failures in a row its status reason says so.
+back-off, and after ``ALARM_AFTER`` failures in a row an alarm is raised (one, kept up to date),
+which clears when the WMS answers again.
 """
 
 import contextlib
@@ -26,13 +27,14 @@ from campaigns.models import (
     TaskLabelCount,
     Workflow,
 )
-from campaigns.services import classify, collections, rollup, wms_archive
+from campaigns.services import alarms, classify, collections, rollup, wms_archive
 from campaigns.services.status import record_creation, transition
 from campaigns.states import Status
 from campaigns.wms import get as get_wms
 from campaigns.wms.base import RunReport, RunState, Submission
 
 POLLED = [Status.RUNNING, Status.BLOCKED]
+UNREACHABLE = "wms-unreachable"
 ALARM_AFTER = 5
 BACKOFF_START = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(minutes=30)
@@ -97,6 +99,7 @@ def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> in
         Workflow.objects.filter(pk__in=[w.pk for w in done]).update(
             last_checked_at=now, poll_failures=0, next_check_at=None
         )
+        alarms.clear_alarms([w for w in done if w.poll_failures], UNREACHABLE)
         by_target: dict[Status, list[Workflow]] = defaultdict(list)
         for workflow in done:
             target = target_status(reports[workflow.pk])
@@ -241,10 +244,13 @@ def _back_off(failed: list[Workflow], why: dict[int, str], now) -> None:
         delay = min(BACKOFF_START * 2 ** (workflow.poll_failures - 1), BACKOFF_MAX)
         workflow.next_check_at = now + delay
         workflow.last_checked_at = now
+    Workflow.objects.bulk_update(failed, ["poll_failures", "next_check_at", "last_checked_at"])
+    for workflow in failed:
         if workflow.poll_failures >= ALARM_AFTER:
-            workflow.status_reason = (
-                f"WMS unreachable {workflow.poll_failures} times in a row: {why[workflow.pk]}"
-            )[:500]
-    Workflow.objects.bulk_update(
-        failed, ["poll_failures", "next_check_at", "last_checked_at", "status_reason"]
-    )
+            alarms.raise_alarm(
+                workflow,
+                UNREACHABLE,
+                "error",
+                f"the WMS could not be asked {workflow.poll_failures} times in a row; "
+                f"last: {why[workflow.pk]}",
+            )

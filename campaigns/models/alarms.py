@@ -1,0 +1,46 @@
+"""Alarms: something about an element that a shifter must see, until it clears."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+
+class Alarm(models.Model):
+    """One alarm of one kind on one element; at most one is open per kind and element.
+
+    Opened and cleared by cm (``campaigns.services.alarms``); a person acknowledges it
+    ("reviewed"), which keeps it visible but marks it handled.
+    """
+
+    class Severity(models.TextChoices):
+        WARNING = "warning"
+        ERROR = "error"
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    element = GenericForeignKey("content_type", "object_id")
+    kind = models.CharField(max_length=64, help_text="What is wrong, e.g. wms-unreachable.")
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    message = models.TextField()
+    opened_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "kind"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="alarm_one_open_per_kind",
+            )
+        ]
+        indexes = [models.Index(fields=["cleared_at", "severity"], name="alarm_open")]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.kind}: {self.message[:60]}"
