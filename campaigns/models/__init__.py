@@ -6,6 +6,7 @@ from campaigns.models.base import Element, QuantumCounts, validate_name
 from campaigns.models.execution import FailedQuantum, Job, PollRun, TaskLabelCount, Workflow
 from campaigns.models.hierarchy import Campaign, CampaignType, Group, Production, Step
 from campaigns.models.history import StatusChange
+from campaigns.models.monitoring import DataProduct, ProgressSample
 
 #: Every level, top down; each has a ``status`` moved only by ``transition``.
 LEVELS = (Production, Campaign, Step, Group, Workflow, Job)
@@ -16,6 +17,7 @@ __all__ = [
     "ArchivedConfig",
     "Campaign",
     "CampaignType",
+    "DataProduct",
     "Element",
     "FailedQuantum",
     "Group",
@@ -23,6 +25,7 @@ __all__ = [
     "Job",
     "PollRun",
     "Production",
+    "ProgressSample",
     "QuantumCounts",
     "StatusChange",
     "Step",

@@ -14,15 +14,33 @@ class Alarm(models.Model):
     """
 
     class Severity(models.TextChoices):
-        WARNING = "warning"
+        # Fermi's alarm pages count checks by these four; "undefined" means the rule could not
+        # judge (too little statistics), "clean" checks leave no row at all.
         ERROR = "error"
+        WARNING = "warning"
+        UNDEFINED = "undefined"
 
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
     object_id = models.PositiveBigIntegerField()
     element = GenericForeignKey("content_type", "object_id")
     kind = models.CharField(max_length=64, help_text="What is wrong, e.g. wms-unreachable.")
-    severity = models.CharField(max_length=8, choices=Severity.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
     message = models.TextField()
+    # Where the element sits, so pages find a group's or a campaign's alarms in one query.
+    group = models.ForeignKey(
+        "campaigns.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="alarms"
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # What a rule saw (empty for alarms cm raises by itself, such as wms-unreachable).
+    variable = models.CharField(max_length=64, blank=True, help_text="The metric judged.")
+    algorithm = models.CharField(max_length=64, blank=True, help_text="How it was judged.")
+    value = models.FloatField(null=True, blank=True)
+    warning_limit = models.FloatField(null=True, blank=True)
+    error_limit = models.FloatField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="What the plot shows.")
+    rules_version = models.CharField(max_length=40, blank=True)
     opened_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     cleared_at = models.DateTimeField(null=True, blank=True)
@@ -40,7 +58,12 @@ class Alarm(models.Model):
                 name="alarm_one_open_per_kind",
             )
         ]
-        indexes = [models.Index(fields=["cleared_at", "severity"], name="alarm_open")]
+        indexes = [
+            models.Index(fields=["cleared_at", "severity"], name="alarm_open"),
+            models.Index(fields=["group", "cleared_at"], name="alarm_group"),
+            models.Index(fields=["campaign", "cleared_at"], name="alarm_campaign"),
+        ]
+        permissions = [("acknowledge_alarm", "Can acknowledge alarms (mark them reviewed)")]
 
     def __str__(self) -> str:
         return f"{self.severity} {self.kind}: {self.message[:60]}"

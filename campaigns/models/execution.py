@@ -81,6 +81,9 @@ class Job(Element):
     task_labels = models.JSONField(default=list, help_text="The pipeline task labels it runs.")
     attempts = models.PositiveIntegerField(default=0, help_text="Tries made by the WMS.")
     error = models.TextField(blank=True)
+    # Resource use, where the WMS reports it (PanDA does; the local WMS does not).
+    wall_seconds = models.FloatField(null=True, blank=True, help_text="Run time of its last try.")
+    max_rss_mb = models.FloatField(null=True, blank=True, help_text="Peak memory, MB.")
 
     class Meta:
         ordering = ["workflow", "name"]

@@ -89,6 +89,9 @@ class Campaign(Element, QuantumCounts, SpecFields):
             models.UniqueConstraint(fields=["production", "name"], name="campaign_unique_name")
         ]
         indexes = [models.Index(fields=["production", "status"], name="campaign_status")]
+        permissions = [
+            ("operate_campaign", "Can launch, retry, validate and invalidate at every level")
+        ]
 
     def __str__(self) -> str:
         return self.path

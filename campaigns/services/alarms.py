@@ -7,11 +7,27 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Alarm, Element
+from campaigns.models import Alarm, Campaign, Element, Group, Job, Step, Workflow
 
 
-def raise_alarm(element: Element, kind: str, severity: str, message: str) -> Alarm:
-    """Open the alarm, or refresh the open one (its message and time): never a second one."""
+def placement(element: Element) -> dict[str, int | None]:
+    """The group and campaign an element belongs to (ids), for ``Alarm.group``/``campaign``."""
+    if isinstance(element, Job):
+        element = element.workflow
+    if isinstance(element, Workflow):
+        element = element.group
+    if isinstance(element, Group):
+        return {"group_id": element.pk, "campaign_id": element.step.campaign_id}
+    if isinstance(element, Step):
+        return {"group_id": None, "campaign_id": element.campaign_id}
+    if isinstance(element, Campaign):
+        return {"group_id": None, "campaign_id": element.pk}
+    return {"group_id": None, "campaign_id": None}
+
+
+def raise_alarm(element: Element, kind: str, severity: str, message: str, **measurement) -> Alarm:
+    """Open the alarm, or refresh the open one (its message, time and ``measurement``:
+    variable, algorithm, value, limits, details, rules_version): never a second one."""
     content_type = ContentType.objects.get_for_model(type(element))
     now = timezone.now()
     with transaction.atomic():
@@ -25,11 +41,13 @@ def raise_alarm(element: Element, kind: str, severity: str, message: str) -> Ala
                 "message": message,
                 "opened_at": now,
                 "updated_at": now,
+                **placement(element),
+                **measurement,
             },
         )
         if not created:
             Alarm.objects.filter(pk=alarm.pk).update(
-                severity=severity, message=message, updated_at=now
+                severity=severity, message=message, updated_at=now, **measurement
             )
     return alarm
 

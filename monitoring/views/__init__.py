@@ -1,0 +1,1 @@
+"""Shifter pages, one module per page family."""
