@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-pytest_plugins = ["tests.butler_fixtures", "tests.scripted_wms"]
+pytest_plugins = ["tests.browser", "tests.butler_fixtures", "tests.scripted_wms"]
 
 
 @pytest.fixture(autouse=True)
