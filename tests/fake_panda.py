@@ -7,16 +7,18 @@ the protocol cm's PanDA adapter uses:
   ``{command_name, args, kwargs, manager}`` where ``args``/``kwargs`` are
   themselves JSON strings; answered with ``[ok, payload]``. Commands: ``ping``,
   ``submit`` (stores the iDDS workflow, answers a new request id),
-  ``get_requests`` (one row per request, or per task ``with_detail``), ``abort``
-  and ``retry``.
+  ``get_requests`` (one row per request, or per task ``with_detail``),
+  ``get_contents_output_ext`` (per task, a row per PanDA job: the job's output
+  content joined with the PanDA job record iDDS keeps), ``abort`` and ``retry``.
 - ``GET /auth/<vo>_auth_config.json``: the start of pandaclient's OIDC device
   flow, which it runs when no token is in its environment. Answered 403 here,
   so a client without a token fails its login and calls ``sys.exit(255)``.
 
 A bearer token other than ``TOKEN`` is refused with 403. Tests script the
-requests' states (``set_state``) and faults per command (``fail``): "500",
-"hang" (no answer until the server stops), "garbage" (not JSON), "malformed"
-(JSON of the wrong shape) and "auth" (403, the answer to a refused token).
+requests' states (``set_state``), their jobs' (``set_job``) and faults per
+command (``fail``): "500", "hang" (no answer until the server stops), "garbage"
+(not JSON), "malformed" (JSON of the wrong shape) and "auth" (403, the answer to
+a refused token).
 Every request is logged (``log``). The ``fake_panda`` fixture starts one per test.
 """
 
@@ -26,8 +28,10 @@ import itertools
 import json
 import re
 import threading
+import uuid
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -36,6 +40,37 @@ import pytest
 TOKEN = "cm-test-token"
 VO = "Rubin"
 HANG_LIMIT = 30.0  # seconds a "hang" answer waits at most (the server's stop releases it)
+
+
+# iDDS's contents_ext columns (idds.orm.base.models.Content_ext): the PanDA job record of an
+# output content, None until iDDS has polled PanDA about its job.
+PANDA_JOB_COLUMNS = (
+    "panda_id", "job_definition_id", "scheduler_id", "pilot_id", "creation_time",
+    "modification_time", "start_time", "end_time", "prod_source_label", "prod_user_id",
+    "assigned_priority", "current_priority", "attempt_nr", "max_attempt", "max_cpu_count",
+    "max_cpu_unit", "max_disk_count", "max_disk_unit", "min_ram_count", "min_ram_unit",
+    "cpu_consumption_time", "cpu_consumption_unit", "job_status", "job_name", "trans_exit_code",
+    "pilot_error_code", "pilot_error_diag", "exe_error_code", "exe_error_diag", "sup_error_code",
+    "sup_error_diag", "ddm_error_code", "ddm_error_diag", "brokerage_error_code",
+    "brokerage_error_diag", "job_dispatcher_error_code", "job_dispatcher_error_diag",
+    "task_buffer_error_code", "task_buffer_error_diag", "computing_site", "computing_element",
+    "grid", "cloud", "cpu_conversion", "task_id", "vo", "pilot_timing", "working_group",
+    "processing_type", "prod_user_name", "core_count", "n_input_files", "req_id", "jedi_task_id",
+    "actual_core_count", "max_rss", "max_vmem", "max_swap", "max_pss", "avg_rss", "avg_vmem",
+    "avg_swap", "avg_pss", "max_walltime", "disk_io", "failed_attempt", "hs06", "hs06sec",
+    "memory_leak", "memory_leak_x2", "job_label",
+)  # fmt: skip
+IDDS_DATE = "%a, %d %b %Y %H:%M:%S UTC"  # idds.common.utils.DATE_FORMAT
+
+
+@dataclass
+class FakeJob:
+    """One PanDA job of a task: an iDDS output content named after the BPS job."""
+
+    content_id: int
+    name: str  # BPS's job name, then "+placeholder:value" per placeholder parameter
+    status: str | None = None  # iDDS ContentStatus name; None: as the task's counts say
+    panda: dict[str, Any] = field(default_factory=dict)  # PANDA_JOB_COLUMNS values
 
 
 @dataclass
@@ -50,6 +85,7 @@ class FakeTask:
     failed: int = 0
     processing: int = 0
     missing: int = 0
+    jobs: list[FakeJob] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -131,6 +167,11 @@ class FakePanda:
         for number, (label, jobs) in enumerate(labels.items(), start=1):
             task = FakeTask(request.request_id * 100 + number, f"{name}_{number:02d}_{label}_01")
             task.total = jobs
+            # Named as ctrl_bps_panda names them: BPS's job name, but finalJob's a pseudo input.
+            names = {"pipetaskInit": ["pipetaskInit"], "finalJob": ["pure_pseudoinput"]}.get(
+                label, [f"{uuid.uuid4()}_{label}_{job}" for job in range(jobs)]
+            )
+            task.jobs = [self._job(task, f"{n}+qgraphNodeId:+qgraphId:") for n in names]
             request.tasks.append(task)
         self.requests[request.request_id] = request
         return request.request_id
@@ -143,6 +184,17 @@ class FakePanda:
             task = self.task(request_id, label)
             for key, value in values.items():
                 setattr(task, key, value)
+
+    def set_job(self, request_id: int, label: str, number: int = 0, **values: Any) -> FakeJob:
+        """Set job ``number`` of a label's task: its content ``status``, and PanDA job columns
+        (``start_time``/``end_time`` as datetimes, ``max_rss`` in kB, as PanDA has them)."""
+        job = self.task(request_id, label).jobs[number]
+        job.status = values.pop("status", job.status)
+        unknown = set(values) - set(PANDA_JOB_COLUMNS)
+        if unknown:
+            raise KeyError(f"not iDDS contents_ext columns: {sorted(unknown)}")
+        job.panda.update(values)
+        return job
 
     def task(self, request_id: int, label: str) -> FakeTask:
         for task in self.requests[request_id].tasks:
@@ -163,6 +215,8 @@ class FakePanda:
                 return [True, self._submit(args[0] if args else kwargs["workflow"])]
             if command == "get_requests":
                 return [True, self._rows(int(kwargs["request_id"]), kwargs.get("with_detail"))]
+            if command == "get_contents_output_ext":
+                return [True, self._job_rows(kwargs)]
             if command in ("abort", "retry"):
                 return self._act(command, int(kwargs["request_id"]))
         return [False, f"unknown command {command}"]
@@ -176,6 +230,7 @@ class FakePanda:
             jobs = _unzipped(attributes.get("_dependency_map") or [])
             task = FakeTask(request.request_id * 100 + number, attributes["task_name"])
             task.total = len(jobs)
+            task.jobs = [self._job(task, job["name"]) for job in jobs]
             request.tasks.append(task)
         self.requests[request.request_id] = request
         return request.request_id
@@ -213,12 +268,66 @@ class FakePanda:
             for task in request.tasks
         ]
 
+    def _job(self, task: FakeTask, name: str) -> FakeJob:
+        return FakeJob(task.transform_id * 1000 + len(task.jobs), name)
+
+    def _job_rows(self, kwargs: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """What iDDS's REST ``contents_output_ext`` answers: per transform id (a JSON key,
+        hence a string), its output contents, each with its PanDA job record."""
+        request = self.requests.get(int(kwargs["request_id"]))
+        workload = kwargs.get("workload_id")
+        tasks = [
+            t for t in (request.tasks if request else []) if workload in (None, t.transform_id)
+        ]
+        return {
+            str(t.transform_id): [_job_row(request, t, n, job) for n, job in enumerate(t.jobs)]
+            for t in tasks
+        }
+
     def _act(self, command: str, request_id: int) -> list[Any]:
         request = self.requests.get(request_id)
         if request is None:
             return [False, f"request {request_id} not found"]
         request.status = "ToCancel" if command == "abort" else "ToResume"
         return [True, {"status": 0, "message": f"{command} of {request_id} registered"}]
+
+
+def _job_row(request: FakeRequest, task: FakeTask, number: int, job: FakeJob) -> dict[str, Any]:
+    """A content row joined with its contents_ext row, as idds.orm's combine_contents_ext
+    makes it (status by name), dates as iDDS's JSON encoder writes them."""
+    panda = dict.fromkeys(PANDA_JOB_COLUMNS) | job.panda
+    dated = {k: v.strftime(IDDS_DATE) for k, v in panda.items() if isinstance(v, datetime)}
+    status = job.status or _counted_status(task, number)
+    return {
+        **panda,
+        **dated,
+        "content_id": job.content_id,
+        "transform_id": task.transform_id,
+        "workload_id": task.transform_id,
+        "request_id": request.request_id,
+        "coll_id": task.transform_id * 10 + 2,
+        "map_id": job.content_id % 1000 + 1,
+        "scope": "pseudo_dataset",
+        "name": job.name,
+        "status": status,
+        "substatus": _enum("ContentStatus", status),
+        "content_relation_type": _enum("ContentRelationType", "Output"),
+        "content_metadata": {"panda_id": str(panda["panda_id"])} if panda["panda_id"] else {},
+    }
+
+
+def _counted_status(task: FakeTask, number: int) -> str:
+    """The content status of a task's job ``number`` that agrees with the task's counts."""
+    for status, jobs in [
+        ("Available", task.processed),
+        ("Failed", task.failed),
+        ("Missing", task.missing),
+        ("Processing", task.processing),
+    ]:
+        if number < jobs:
+            return status
+        number -= jobs
+    return "New"
 
 
 def _unzipped(value: Any) -> Any:

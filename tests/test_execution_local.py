@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from campaigns.butler import adapter
-from campaigns.models import FailedQuantum, Group, Workflow
+from campaigns.models import DataProduct, FailedQuantum, Group, Job, Workflow
 from campaigns.services import launch, polling
 from campaigns.services.create import create_from_file
 from campaigns.states import Status
@@ -63,6 +63,10 @@ def test_a_forced_failure_is_reviewable_and_a_retry_fixes_it_keeping_good_output
     second = run_until_done(second)
     assert second.status == Status.SUCCEEDED
     assert second.quanta_succeeded == 3  # only what failed was redone
+    produced = DataProduct.objects.filter(workflow=second, dataset_type="_mock_demo_postisr")
+    assert produced.get().count == 3  # its RUN's contents were recorded with the RUN
+    measured = Job.objects.filter(workflow=second, wall_seconds__gt=0, max_rss_mb__gt=0)
+    assert measured.count() == 3  # the isr jobs, from the provenance graph
     group.refresh_from_db()
     assert group.status == Status.SUCCEEDED
     assert Workflow.objects.get(pk=first.pk).status == Status.SUPERSEDED

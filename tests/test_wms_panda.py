@@ -8,15 +8,20 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from campaigns import wms as wms_registry
+from campaigns.models import Job, Workflow
+from campaigns.services import polling
 from campaigns.specs.inherit import deep_merge
+from campaigns.states import Status
 from campaigns.wms.base import RunState, Submission, TaskCounts, WmsUnavailable
-from campaigns.wms.panda import PANDA_DEFAULTS, PandaWms
+from campaigns.wms.panda import PANDA_DEFAULTS, SPECIAL_JOBS, PandaWms
+from tests.builders import make_workflow
 from tests.fake_panda import FakePanda
 
 pytest_plugins = ["tests.fake_panda"]  # the fake_panda fixture
@@ -191,7 +196,7 @@ def test_subfinished_names_what_failed(panda, fake_panda):
     fake_panda.set_state(int(submission.wms_id), "SubFinished", **STATES["subfinished"][1])
     report = panda.report(submission)
     assert report.message == f"iDDS request {submission.wms_id} is SubFinished; isr 1 of 2 failed"
-    assert {job.name: job.state for job in report.jobs} == {
+    assert {job.name: job.state for job in report.jobs if job.name in SPECIAL_JOBS} == {
         "pipetaskInit": RunState.SUCCEEDED,
         "finalJob": RunState.SUCCEEDED,
     }
@@ -306,3 +311,122 @@ def test_cancel_faults_are_wms_unavailable(panda, fake_panda):
     fake_panda.fail("abort", "500")
     with pytest.raises(WmsUnavailable, match="did not cancel"):
         panda.cancel(submitted(fake_panda))
+
+
+# -- jobs and their resource use -------------------------------------------------------------
+
+STARTED = datetime(2026, 11, 3, 10, 0, 0)
+
+
+def scripted(fake: FakePanda, request_id: int, case: str) -> None:
+    """The request and its tasks as in one of the STATES cases."""
+    status, tasks = STATES[case][:2]
+    fake.set_state(request_id, status, **tasks)
+
+
+def finished_job(seconds: int, rss_kb: int, **more) -> dict:
+    """What iDDS keeps of a PanDA job that ran ``seconds`` with peak RSS ``rss_kb`` (kB)."""
+    return {
+        "job_status": "finished",
+        "attempt_nr": 1,
+        "start_time": STARTED,
+        "end_time": STARTED + timedelta(seconds=seconds),
+        "max_rss": rss_kb,
+        "max_pss": rss_kb - 100,
+        "computing_site": "SLAC",
+    } | more
+
+
+def test_an_ended_request_reports_every_panda_job_with_its_resource_use(panda, fake_panda):
+    submission = submitted(fake_panda)
+    request_id = int(submission.wms_id)
+    fake_panda.set_state(request_id, "SubFinished", **STATES["subfinished"][1])
+    fake_panda.set_job(request_id, "pipetaskInit", 0, panda_id=7001, **finished_job(30, 512_000))
+    fake_panda.set_job(request_id, "isr", 0, panda_id=7002, **finished_job(90, 2_097_152))
+    fake_panda.set_job(
+        request_id,
+        "isr",
+        1,
+        panda_id=7003,
+        **finished_job(
+            45,
+            4_194_304,
+            job_status="failed",
+            attempt_nr=3,
+            pilot_error_code=1305,
+            pilot_error_diag="Payload ran out of memory",
+            trans_exit_code=137,
+        ),
+    )
+
+    report = panda.report(submission)
+
+    jobs = {job.wms_job_id: job for job in report.jobs}
+    assert set(jobs) == {"7001", "7002", "7003", ""}  # finalJob: no PanDA record yet
+    init, good, bad = jobs["7001"], jobs["7002"], jobs["7003"]
+    assert (init.name, init.task_labels, init.state) == ("pipetaskInit", [], RunState.SUCCEEDED)
+    assert (init.wall_seconds, init.max_rss_mb) == (30.0, 500.0)
+    assert (good.task_labels, good.state, good.attempts) == (["isr"], RunState.SUCCEEDED, 1)
+    assert (good.wall_seconds, good.max_rss_mb, good.error) == (90.0, 2048.0, "")
+    assert (bad.state, bad.attempts, bad.wall_seconds, bad.max_rss_mb) == (
+        RunState.FAILED,
+        3,
+        45.0,
+        4096.0,
+    )
+    assert bad.error == "pilot error 1305: Payload ran out of memory; exit code 137"
+    assert "+" not in good.name and good.name != bad.name  # BPS's job names
+    final = jobs[""]
+    assert (final.name, final.state, final.wall_seconds) == ("finalJob", RunState.SUCCEEDED, None)
+
+
+def test_a_running_request_is_not_asked_for_its_job_table(panda, fake_panda):
+    submission = submitted(fake_panda)
+    scripted(fake_panda, int(submission.wms_id), "running")
+    report = panda.report(submission)
+    assert "get_contents_output_ext" not in fake_panda.commands()
+    assert [job.name for job in report.jobs] == ["pipetaskInit", "finalJob"]
+    assert {job.wall_seconds for job in report.jobs} == {None}
+
+
+@pytest.mark.parametrize("fault", ["500", "malformed", "hang"])
+def test_an_ended_request_is_reported_even_when_its_job_table_is_not(panda_env, fake_panda, fault):
+    submission = submitted(fake_panda)
+    scripted(fake_panda, int(submission.wms_id), "finished")
+    fake_panda.fail("get_contents_output_ext", fault)
+    report = PandaWms(panda_env, timeout=1).report(submission)
+    assert report.state == RunState.SUCCEEDED
+    assert [(job.name, job.state) for job in report.jobs] == [
+        ("pipetaskInit", RunState.SUCCEEDED),
+        ("finalJob", RunState.SUCCEEDED),
+    ]
+
+
+def test_a_submitted_workflows_jobs_are_named_as_bps_named_them(panda, fake_panda, submit_config):
+    submission = panda.submit(submit_config)
+    scripted(fake_panda, int(submission.wms_id), "finished")
+    jobs = panda.report(submission).jobs
+    assert sorted(job.name for job in jobs if not job.task_labels) == ["finalJob", "pipetaskInit"]
+    isr = [job for job in jobs if job.task_labels == ["isr"]]
+    assert len({job.name for job in isr}) == 2
+    assert all("isr" in job.name and "+" not in job.name for job in isr)
+
+
+@pytest.mark.django_db
+def test_the_poll_stores_each_panda_jobs_wall_time_and_peak_memory(
+    panda_env, fake_panda, monkeypatch
+):
+    for key, value in panda_env.items():
+        monkeypatch.setenv(key, value)
+    request_id = int(submitted(fake_panda).wms_id)
+    workflow = make_workflow(status=Status.RUNNING, wms="panda", wms_id=str(request_id))
+    scripted(fake_panda, request_id, "finished")
+    fake_panda.set_job(request_id, "isr", 1, panda_id=7002, **finished_job(90, 2_097_152))
+
+    polling.poll()
+
+    assert Workflow.objects.get(pk=workflow.pk).status == Status.SUCCEEDED
+    job = Job.objects.get(workflow=workflow, wms_job_id="7002")
+    assert (job.status, job.task_labels, job.attempts) == (Status.SUCCEEDED, ["isr"], 1)
+    assert (job.wall_seconds, job.max_rss_mb) == (90.0, 2048.0)
+    assert Job.objects.filter(workflow=workflow).count() == 4

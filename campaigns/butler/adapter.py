@@ -34,6 +34,17 @@ class CollectionState:
     children: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ProductInfo:
+    """One dataset type's datasets in a RUN collection."""
+
+    dataset_type: str
+    storage_class: str
+    dimensions: tuple[str, ...]  # the required dimensions: what identifies one dataset
+    count: int
+    size_bytes: int | None  # None unless the datastore recorded every file's size
+
+
 def resolve(label: str) -> str:
     """A repository label from ``CM_BUTLER_REPOSITORIES``, or the path/URI as given."""
     return settings.CM_BUTLER_REPOSITORIES.get(label, label)
@@ -154,6 +165,57 @@ class Repo:
         """(distinct data IDs, datasets) in a TAGGED or RUN collection."""
         refs = list(self.butler.registry.queryDatasets(..., collections=collection))
         return len({ref.dataId for ref in refs}), len(refs)
+
+    def run_products(self, run: str) -> list[ProductInfo]:
+        """Each dataset type with datasets in the RUN collection ``run``, sorted by name."""
+
+        def read() -> list[ProductInfo]:
+            # The collection summary names the types at once; it may keep a type whose
+            # datasets were all deleted since, hence the count check.
+            summary = self.butler.collections.get_info(run, include_summary=True)
+            names = sorted(summary.dataset_types or ())
+            found = [self._product(run, name) for name in names]
+            return [product for product in found if product.count]
+
+        return self._call(f"counting the datasets in {run}", read)
+
+    def _product(self, run: str, name: str) -> ProductInfo:
+        dataset_type = self.butler.get_dataset_type(name)
+        refs = self.butler.query_datasets(
+            name, collections=run, find_first=False, limit=None, explain=False
+        )
+        return ProductInfo(
+            name,
+            dataset_type.storageClass_name,
+            tuple(dataset_type.dimensions.required),
+            len(refs),
+            self._total_size(refs),
+        )
+
+    def _total_size(self, refs: list) -> int | None:
+        """The files' total size as the datastore recorded it when they were written.
+
+        Read from the datastore's records (one query per few thousand datasets), not from
+        the files, which may be on an object store. None when a dataset has no record, or a
+        record no size (-1: ingested without one), or the butler keeps no records here.
+        """
+        datastore = getattr(self.butler, "_datastore", None)  # a remote butler has none
+        if datastore is None:
+            return None
+        try:
+            exported = datastore.export_records(refs)
+        except NotImplementedError:  # a datastore that cannot export its records
+            return None
+        sizes: dict[Any, list[int]] = {}
+        for records in exported.values():  # per datastore: a chained one holds copies
+            for dataset_id, tables in records.records.items():
+                sizes.setdefault(
+                    dataset_id,
+                    [getattr(i, "file_size", -1) for infos in tables.values() for i in infos],
+                )
+        if len(sizes) < len(refs) or any(size < 0 for files in sizes.values() for size in files):
+            return None
+        return sum(sum(files) for files in sizes.values())
 
     # --- writing (each idempotent) --------------------------------------------
 

@@ -15,19 +15,22 @@ butler match, and is idempotent, so any interrupted change is finished by
 running it again.
 """
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
 from campaigns.butler import adapter, pipelines
 from campaigns.errors import CampaignError
-from campaigns.models import Campaign, Group, Step, Workflow
+from campaigns.models import Campaign, DataProduct, Group, Step, Workflow
 from campaigns.specs.data import full_query
 from campaigns.states import Status
 
 CHAINED, TAGGED, RUN = "CHAINED", "TAGGED", "RUN"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,8 @@ def _step_inputs(campaign: Campaign, step: Step) -> list[str]:
 
 
 def record_run(workflow: Workflow) -> None:
-    """The workflow's RUN collection now exists: put it at the head of its group's chain."""
+    """The workflow's RUN collection now exists: put it at the head of its group's chain,
+    and record what it holds (``record_products``)."""
     campaign = workflow.group.step.campaign
     repo = adapter.repo(campaign.butler_repo)
     if not repo.existing([workflow.output_run]):
@@ -258,6 +262,33 @@ def record_run(workflow: Workflow) -> None:
         run_registered_at=timezone.now()
     )
     sync(campaign)
+    try:
+        record_products(workflow, repo)
+    except adapter.ButlerError:
+        # The RUN is chained either way; without its counts a page only shows less.
+        log.warning("workflow %s: its data products were not recorded", workflow, exc_info=True)
+
+
+def record_products(workflow: Workflow, repo: adapter.Repo | None = None) -> list[DataProduct]:
+    """Replace the workflow's ``DataProduct`` rows by what its RUN holds now (idempotent)."""
+    repo = repo or adapter.repo(workflow.group.step.campaign.butler_repo)
+    now = timezone.now()
+    rows = [
+        DataProduct(
+            workflow=workflow,
+            dataset_type=product.dataset_type,
+            storage_class=product.storage_class,
+            dimensions=list(product.dimensions),
+            count=product.count,
+            size_bytes=product.size_bytes,
+            recorded_at=now,
+        )
+        for product in repo.run_products(workflow.output_run)
+    ]
+    with transaction.atomic():
+        DataProduct.objects.filter(workflow=workflow).delete()
+        DataProduct.objects.bulk_create(rows)
+    return rows
 
 
 def sync_after(campaigns: Iterable[Campaign], done: str) -> None:

@@ -1,9 +1,10 @@
 """checkWorkflowStatus: ask the WMS about every active workflow and record what it says.
 
 Each pass is a ``PollRun`` row. WMS look-ups run with bounded concurrency; their
-results are written in bulk (counts, failed quanta, status changes), then
-rolled up. A look-up that fails in any way (timeout, error, auth failure) never
-changes a status: the workflow is looked at again later, with exponential
+results are written in bulk (counts, jobs, failed quanta, status changes), then
+rolled up, and every count that changed is sampled for the progress plots
+(``campaigns.services.progress``). A look-up that fails in any way (timeout, error,
+auth failure) never changes a status: the workflow is looked at again later, with exponential
 back-off, and after ``ALARM_AFTER`` failures in a row an alarm is raised (one, kept up to date),
 which clears when the WMS answers again.
 """
@@ -27,7 +28,7 @@ from campaigns.models import (
     TaskLabelCount,
     Workflow,
 )
-from campaigns.services import alarms, classify, collections, rollup, wms_archive
+from campaigns.services import alarms, classify, collections, progress, rollup, wms_archive
 from campaigns.services.status import record_creation, transition
 from campaigns.states import Status
 from campaigns.wms import get as get_wms
@@ -109,6 +110,7 @@ def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> in
             transition(batch, target, reason=_why(target, reports[batch[0].pk]))
         changed = [w for batch in by_target.values() for w in batch]
         rollup.rollup(Group.objects.filter(pk__in={w.group_id for w in done}))
+        progress.record_polled(done, now)  # the rolled-up counts, committed with them
     _register_runs(changed)
     _keep_files(changed, reports)
     _retry_automatically(changed)
@@ -185,6 +187,10 @@ JOB_STATUS = {
 }
 
 
+# What each look at a job refreshes (its status moves through the status table instead).
+JOB_FIELDS = ["wms_job_id", "task_labels", "attempts", "error", "wall_seconds", "max_rss_mb"]
+
+
 def _store_jobs(done: list[Workflow], reports: dict[int, RunReport]) -> None:
     """New jobs are created; known ones get their latest attempts, error and status."""
     known = {(j.workflow_id, j.name): j for j in Job.objects.filter(workflow__in=done)}
@@ -200,11 +206,10 @@ def _store_jobs(done: list[Workflow], reports: dict[int, RunReport]) -> None:
                 targets[job.pk] = JOB_STATUS[report.state]
             job.wms_job_id, job.task_labels = report.wms_job_id, report.task_labels
             job.attempts, job.error = report.attempts, report.error
+            job.wall_seconds, job.max_rss_mb = report.wall_seconds, report.max_rss_mb
     Job.objects.bulk_create(new, batch_size=1000)
     record_creation(new, reason="reported by the WMS")
-    Job.objects.bulk_update(
-        seen, ["wms_job_id", "task_labels", "attempts", "error"], batch_size=1000
-    )
+    Job.objects.bulk_update(seen, JOB_FIELDS, batch_size=1000)
     rollup.move_where_legal(seen, targets, "the WMS reports it")
 
 

@@ -61,6 +61,9 @@ class JobReport:
     state: RunState
     attempts: int = 0
     error: str = ""
+    # Resource use of its last try, where the WMS reports it (None: not known).
+    wall_seconds: float | None = None
+    max_rss_mb: float | None = None
 
 
 @dataclass

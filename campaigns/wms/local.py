@@ -17,15 +17,16 @@ run (the runner decides, under a lock, so a launch that crashed half-way can jus
 
 **Reports.** While the runner lives: PENDING until BPS has built the quantum graph, then
 RUNNING, with counts from the jobs' logs (a job's quanta are pending until its log appears,
-running until it ends, then succeeded or failed by pipetask's last line). Once it ended, counts
-and failed quanta come from the provenance quantum graph, which ``butler aggregate-graph``
-(BPS's final job) writes only when asked: the config must have
+running until it ends, then succeeded or failed by pipetask's last line). Once it ended, counts,
+failed quanta and the jobs' resource use (their quanta's wall time and peak memory) come from
+the provenance quantum graph, which ``butler aggregate-graph`` (BPS's final job) writes only
+when asked: the config must have
 ``extraAggregateOptions: "--mock-storage-classes -o {submitPath}/provenance.qg"``. Without it
-(or when the final job did not run) the jobs' logs are used. As for PanDA, ``failed`` counts
-quanta that failed and those blocked by an upstream failure (they will never produce output);
-``failed_quanta`` lists only those that raised. SUCCEEDED needs bps's exit code 0 (the final
-job ingested the outputs) and every quantum succeeded. Task labels of mocked pipelines
-(``--mock``: ``_mock_isr``) are reported as the pipeline's (``isr``).
+(or when the final job did not run) the jobs' logs are used, and resource use is unknown. As
+for PanDA, ``failed`` counts quanta that failed and those blocked by an upstream failure (they
+will never produce output); ``failed_quanta`` lists only those that raised. SUCCEEDED needs
+bps's exit code 0 (the final job ingested the outputs) and every quantum succeeded. Task labels
+of mocked pipelines (``--mock``: ``_mock_isr``) are reported as the pipeline's (``isr``).
 
 **Config keys this relies on** (besides the payload and the parsl site): ``pipetaskOutput: ""``
 (no ``-o``: the run makes its RUN and no CHAINED collection), ``finalJob: {requestCpus: 1}``
@@ -236,6 +237,9 @@ class _Job:
     outcome: str = "pending"  # pending, running, succeeded, failed, blocked (never ran)
     attempts: int = 0
     error: str = ""
+    quantum_ids: tuple[str, ...] = ()
+    wall_seconds: float | None = None
+    max_rss_mb: float | None = None
 
 
 _JOB_STATES = {
@@ -261,7 +265,8 @@ def _final_report(submit_dir: Path, control: Path, result: dict | None) -> RunRe
     code = -1 if result is None else result["exit_code"]
     jobs = _jobs(submit_dir, code) or []
     quanta = _from_provenance(submit_dir / PROVENANCE)
-    tasks, failed = quanta if quanta else (_counts_from_jobs(jobs), [])
+    tasks, failed, used = quanta if quanta else (_counts_from_jobs(jobs), [], {})
+    _add_usage(jobs, used)
     init = next((job for job in jobs if job.name == "pipetaskInit"), None)
     cancelled = (control / runner.CANCEL).exists()
     init_failed = not cancelled and init is not None and init.outcome == "failed"
@@ -316,7 +321,10 @@ def _jobs(submit_dir: Path, code: int | None) -> list[_Job] | None:
     except (EOFError, pickle.UnpicklingError):  # being written
         return None if code is None else []
     parsl_jobs = [*workflow.jobs.values(), *([workflow.final] if workflow.final else [])]
-    jobs = [_Job(j.name, dict(j.generic.quanta_counts), Path(j.stderr)) for j in parsl_jobs]
+    jobs = [
+        _Job(j.name, dict(j.generic.quanta_counts), Path(j.stderr), quantum_ids=_quantum_ids(j))
+        for j in parsl_jobs
+    ]
     init_done = any(job.log.exists() for job in jobs if job.name != "pipetaskInit")
     for job in jobs:
         _read_outcome(job, code, init_done)
@@ -352,6 +360,25 @@ def _read_outcome(job: _Job, code: int | None, init_done: bool) -> None:
         job.error = f"{useful[-1][0]}: {useful[-1][1]}" if useful else "no result in the job log"
 
 
+def _quantum_ids(parsl_job: Any) -> tuple[str, ...]:
+    """The quanta a BPS job runs: its ``qgraphNodeId`` command value (comma-separated)."""
+    ids = (parsl_job.generic.cmdvals or {}).get("qgraphNodeId") or ""
+    return tuple(filter(None, str(ids).split(",")))
+
+
+def _add_usage(jobs: list[_Job], used: "_Used") -> None:
+    """Jobs' resource use from their quanta's (the provenance graph's last tries).
+
+    Wall time is the quanta's own (prep, init, run), without the job's process start-up;
+    peak memory is the largest of the quanta's (RSS of the process, at each quantum's end).
+    """
+    for job in jobs:
+        mine = [used[quantum] for quantum in job.quantum_ids if quantum in used]
+        if mine:
+            job.wall_seconds = sum(seconds for seconds, _ in mine)
+            job.max_rss_mb = max(memory for _, memory in mine) / 2**20
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(errors="replace")
@@ -368,6 +395,8 @@ def _job_reports(jobs: list[_Job]) -> list[JobReport]:
             state=_JOB_STATES[job.outcome],
             attempts=job.attempts,
             error=job.error,
+            wall_seconds=job.wall_seconds,
+            max_rss_mb=job.max_rss_mb,
         )
         for job in jobs
     ]
@@ -385,19 +414,25 @@ def _counts_from_jobs(jobs: list[_Job]) -> list[TaskCounts]:
     return list(counts.values())
 
 
-def _from_provenance(path: Path) -> tuple[list[TaskCounts], list[FailedQuantumReport]] | None:
-    """Counts and failed quanta from the final job's provenance graph, if it wrote one."""
+_Used = dict[str, tuple[float, float]]  # quantum id -> (seconds, peak RSS in bytes)
+_Quanta = tuple[list[TaskCounts], list[FailedQuantumReport], _Used]
+
+
+def _from_provenance(path: Path) -> _Quanta | None:
+    """Counts, failed quanta and resource use from the final job's provenance graph, if any."""
     if not path.exists():
         return None
     from lsst.pipe.base import QuantumAttemptStatus
     from lsst.pipe.base.quantum_graph import ProvenanceQuantumGraph
 
-    tasks, failed = [], []
+    tasks, failed, used = [], [], {}
     with ProvenanceQuantumGraph.from_args(str(path), datasets=()) as (graph, _):
         nodes = graph.quantum_only_xgraph.nodes
         for label, quanta in graph.quanta_by_task.items():
             task = TaskCounts(_label(label), expected=len(quanta))
             for data_id, quantum_id in quanta.items():
+                if usage := nodes[quantum_id].get("resource_usage"):
+                    used[str(quantum_id)] = (usage.total_time, usage.memory)
                 status = nodes[quantum_id]["status"]
                 if status.has_metadata:  # SUCCESSFUL, or ABORTED_SUCCESS: outputs written
                     task.succeeded += 1
@@ -406,7 +441,7 @@ def _from_provenance(path: Path) -> tuple[list[TaskCounts], list[FailedQuantumRe
                 if status is not QuantumAttemptStatus.BLOCKED:
                     failed.append(_failed_quantum(task.label, data_id, nodes[quantum_id]))
             tasks.append(task)
-    return tasks, failed
+    return tasks, failed, used
 
 
 def _failed_quantum(label: str, data_id: Any, node: dict) -> FailedQuantumReport:

@@ -29,6 +29,14 @@ quanta with BPS's default single-quantum clustering. The BPS jobs ``pipetaskInit
 ``finalJob`` are not pipeline tasks: they are reported as ``jobs``, and a failed pipetaskInit
 sets ``init_failed``.
 
+**Jobs.** While the request runs, ``jobs`` are pipetaskInit and finalJob, from those counts.
+Once it has ended, every PanDA job is reported, from iDDS's output contents joined with the
+PanDA job records iDDS keeps (``get_contents_output_ext``, which ``PanDAService.report`` reads
+exit codes from): BPS's job name, PanDA id, tries, errors (pilot, payload, ... codes and
+diagnostics), wall time (``end_time - start_time``) and peak memory (``max_rss``, kB). It is
+asked for only then, because the answer is the whole job table; when iDDS cannot give it, the
+run is reported without it.
+
 **Environment.** pandaclient is configured by environment variables (``PANDA_URL``,
 ``PANDA_URL_SSL``, ``PANDACACHE_URL``, ``PANDA_AUTH=oidc``, ``PANDA_AUTH_VO``,
 ``PANDA_AUTH_ID_TOKEN``, ``PANDA_VERIFY_HOST``, ``PANDA_CONFIG_ROOT``, …) and reads some of them
@@ -65,6 +73,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -202,8 +211,22 @@ class PandaWms:
         """The iDDS request's state and per-label counts; ``WmsUnavailable`` if not to be had."""
         request_id = _request_id(submission)
         with CLIENT.using(self.env, self.timeout):
-            status, summary = bounded("report", self.timeout, lambda: _look(request_id))
-        return _run_report(request_id, status, summary)
+            status, summary, tasks = bounded("report", self.timeout, lambda: _look(request_id))
+            jobs = self._jobs(request_id, tasks) if status in _FINAL_STATES else []
+        return _run_report(request_id, status, summary, jobs)
+
+    def _jobs(self, request_id: int, tasks: list[dict[str, Any]]) -> list[JobReport]:
+        """Every PanDA job of an ended request, or [] when they cannot be had.
+
+        Asked only once the request has ended (its last look): the answer is the whole job
+        table. Under a deadline of its own, and never an error: the run's state must not wait
+        for these details (an older iDDS, a job table too big to send in time).
+        """
+        try:
+            return bounded("jobs", self.timeout, lambda: _panda_jobs(request_id, tasks))
+        except WmsUnavailable as error:
+            log.warning("PanDA request %s: its jobs are not reported: %s", request_id, error)
+            return []
 
     def cancel(self, submission: Submission) -> None:
         """Abort the iDDS request (PanDA kills its jobs)."""
@@ -224,15 +247,14 @@ def _service(config: Any) -> Any:
     return PanDAService(config if isinstance(config, BpsConfig) else BpsConfig(config))
 
 
-def _look(request_id: int) -> tuple[str, Any]:
-    """The request's iDDS status (one look-up) and PanDAService's report (another)."""
-    from lsst.ctrl.bps.panda.utils import get_idds_client, get_idds_result
+def _look(request_id: int) -> tuple[str, Any, list[dict[str, Any]]]:
+    """The request's iDDS status and tasks (one look-up), and PanDAService's report (another)."""
+    from lsst.ctrl.bps.panda.utils import get_idds_client
 
     service = _service({})
-    answer = get_idds_client(service.config).get_requests(request_id=request_id, with_detail=False)
-    ok, rows, error = get_idds_result(answer)
-    if not ok:
-        raise RuntimeError(error)
+    # With detail: one row per task (transform), each with the request's status.
+    answer = get_idds_client(service.config).get_requests(request_id=request_id, with_detail=True)
+    rows = _idds_result(answer)
     if not rows:
         raise RuntimeError(f"PanDA knows no request {request_id}")
     status = rows[0]["status"]["attributes"]["_name_"]
@@ -241,7 +263,37 @@ def _look(request_id: int) -> tuple[str, Any]:
     reports, message = service.report(wms_workflow_id=request_id)
     if not reports:
         raise RuntimeError(message or f"no report on request {request_id}")
-    return status, reports[0]
+    return status, reports[0], rows
+
+
+def _idds_result(answer: Any) -> Any:
+    from lsst.ctrl.bps.panda.utils import get_idds_result
+
+    ok, result, error = get_idds_result(answer)
+    if not ok:
+        raise RuntimeError(error)
+    return result
+
+
+def _panda_jobs(request_id: int, tasks: list[dict[str, Any]]) -> list[JobReport]:
+    """The request's PanDA jobs: iDDS's output contents joined with the PanDA job records it
+    keeps (``contents_ext``; ``PanDAService.report`` reads exit codes there), per task."""
+    from lsst.ctrl.bps.panda.utils import get_idds_client
+
+    labels = {t.get("transform_id"): _task_label(t.get("transform_name") or "") for t in tasks}
+    answer = get_idds_client({}).get_contents_output_ext(request_id=request_id)
+    return [
+        _panda_job(labels.get(row.get("transform_id"), ""), row)
+        for rows in _idds_result(answer).values()
+        for row in rows
+    ]
+
+
+def _task_label(transform_name: str) -> str:
+    """The pipeline task label of an iDDS task name, as ``PanDAService.report`` derives it."""
+    from lsst.ctrl.bps.panda.utils import extract_taskname
+
+    return _label(re.sub(r"_\d+$", "", extract_taskname(transform_name)))
 
 
 def _request_id(submission: Submission) -> int:
@@ -254,15 +306,19 @@ def _request_id(submission: Submission) -> int:
 # -- reading the answer ----------------------------------------------------------------------
 
 
-def _run_report(request_id: int, status: str, summary: Any) -> RunReport:
+def _run_report(
+    request_id: int, status: str, summary: Any, panda_jobs: list[JobReport]
+) -> RunReport:
     counts = [_counts(_label(label), states) for label, states in summary.job_summary.items()]
     tasks = [c for c in counts if c.label not in SPECIAL_JOBS]
     special = [c for c in counts if c.label in SPECIAL_JOBS]
     failures = [f"{c.label} {c.failed} of {c.expected} failed" for c in counts if c.failed]
+    detailed = {job.name for job in panda_jobs}
     return RunReport(
         state=_state(status, counts),
         tasks=tasks,
-        jobs=[_job(request_id, c) for c in special],
+        # The special jobs are named by their labels either way, so each keeps one Job row.
+        jobs=panda_jobs + [_job(request_id, c) for c in special if c.label not in detailed],
         init_failed=any(c.label == "pipetaskInit" and c.failed for c in special),
         message="; ".join([f"iDDS request {request_id} is {status}", *failures]),
     )
@@ -313,6 +369,78 @@ def _job(request_id: int, counts: TaskCounts) -> JobReport:
     else:
         state = RunState.HELD if counts.held else RunState.PENDING
     return JobReport(counts.label, str(request_id), [], state)
+
+
+# PanDA's job status, else iDDS's content status, in cm's terms (the rest: pending).
+_PANDA_JOB_STATES = {
+    "finished": RunState.SUCCEEDED,
+    "failed": RunState.FAILED,
+    "cancelled": RunState.CANCELLED,
+    "closed": RunState.CANCELLED,
+    **dict.fromkeys(
+        ["starting", "running", "holding", "merging", "transferring"], RunState.RUNNING
+    ),
+}
+_CONTENT_STATES = {
+    "Available": RunState.SUCCEEDED,
+    "Missing": RunState.CANCELLED,  # never ran: an upstream job failed
+    **dict.fromkeys(["Failed", "FinalFailed", "Lost", "Deleted"], RunState.FAILED),
+}
+_PANDA_ERRORS = ("pilot", "exe", "sup", "ddm", "brokerage", "job_dispatcher", "task_buffer")
+_IDDS_DATE = "%a, %d %b %Y %H:%M:%S UTC"  # idds.common.utils.DATE_FORMAT, how iDDS sends dates
+
+
+def _panda_job(label: str, row: dict[str, Any]) -> JobReport:
+    """One PanDA job from its iDDS row (``max_rss`` is in kB, as the pilot reports it)."""
+    # A content is named after its BPS job, then "+placeholder:value" per placeholder; except
+    # finalJob's ("pure_pseudoinput"): the special jobs, one each, go by their labels.
+    name = str(row.get("name") or row["content_id"]).split("+")[0][:200]
+    name = label if label in SPECIAL_JOBS else name
+    state = _PANDA_JOB_STATES.get(str(row.get("job_status") or "").lower())
+    max_rss = row.get("max_rss")
+    return JobReport(
+        name=name,
+        wms_job_id=str(row.get("panda_id") or ""),
+        task_labels=[] if label in SPECIAL_JOBS else [label],
+        state=state or _CONTENT_STATES.get(_name(row.get("status")), RunState.PENDING),
+        attempts=int(row.get("attempt_nr") or 0),
+        error=_panda_error(row),
+        wall_seconds=_wall_seconds(row.get("start_time"), row.get("end_time")),
+        max_rss_mb=max_rss / 1024 if isinstance(max_rss, int | float) else None,
+    )
+
+
+def _name(value: Any) -> str:
+    """An iDDS status: a name, or an enum as iDDS's JSON encoder writes one."""
+    return value["attributes"]["_name_"] if isinstance(value, dict) else str(value)
+
+
+def _panda_error(row: dict[str, Any]) -> str:
+    said = [
+        f"{kind} error {row[f'{kind}_error_code']}: {row.get(f'{kind}_error_diag') or ''}"
+        for kind in _PANDA_ERRORS
+        if row.get(f"{kind}_error_code") not in (None, 0, "0")
+    ]
+    if row.get("trans_exit_code") not in (None, 0, "0"):
+        said.append(f"exit code {row['trans_exit_code']}")
+    return "; ".join(said)
+
+
+def _wall_seconds(start: Any, end: Any) -> float | None:
+    """The last try's run time, from the start and end times PanDA recorded."""
+    if not start or not end:
+        return None
+    try:
+        return (_date(end) - _date(start)).total_seconds()
+    except (TypeError, ValueError):  # not a date iDDS writes
+        return None
+
+
+def _date(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, _IDDS_DATE)
+    except ValueError:
+        return datetime.fromisoformat(value).replace(tzinfo=None)  # both are UTC
 
 
 # -- preparing and recording a submission ----------------------------------------------------

@@ -1,0 +1,97 @@
+"""Progress samples: an element's quanta counts over time, for the shifter pages' plots.
+
+A sample is written only when an element's counts differ from its latest sample (or, for an
+element never sampled, once any count is nonzero), so a step's history is a row per change,
+not a row per poll. ``record`` costs three queries per call (current counts, latest samples,
+an insert per thousand new samples) whatever the number of elements; the poll calls it once
+per level, inside its transaction, after the rollup.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import OuterRef, Subquery
+
+from campaigns.models import Campaign, Group, ProgressSample, QuantumCounts, Step, Workflow
+
+Scope = ProgressSample.Scope
+COUNTS = QuantumCounts.COUNT_FIELDS
+Sampled = Campaign | Step | Group | Workflow
+SCOPES: dict[type[Sampled], str] = {
+    Campaign: Scope.CAMPAIGN,
+    Step: Scope.STEP,
+    Group: Scope.GROUP,
+    Workflow: Scope.WORKFLOW,
+}
+INSERT_BATCH = 1000
+
+
+def record(model: type[Sampled], ids: Iterable[int], now: datetime) -> int:
+    """Sample the ``model`` rows with these ids whose counts changed; returns how many."""
+    ids = list(ids)
+    scope = SCOPES[model]
+    current = model.objects.filter(pk__in=ids).order_by().values_list("pk", *COUNTS)
+    latest = _latest(model, scope, ids)
+    rows = [
+        ProgressSample(scope=scope, object_id=pk, at=now, **dict(zip(COUNTS, counts, strict=True)))
+        for pk, *counts in current
+        if tuple(counts) != latest.get(pk, (0,) * len(COUNTS))
+    ]
+    ProgressSample.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+    return len(rows)
+
+
+def _latest(model: type[Sampled], scope: str, ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """Each element's latest sample's counts, in one query.
+
+    The element table drives it: one index seek (scope, object_id, at) per element for its
+    newest sample, rather than reading every sample of every element.
+    """
+    newest = ProgressSample.objects.filter(scope=scope, object_id=OuterRef("pk")).order_by(
+        "-at", "-pk"
+    )
+    newest_ids = (
+        model.objects.filter(pk__in=ids)
+        .order_by()  # no join for the models' default ordering
+        .annotate(sample=Subquery(newest.values("pk")[:1]))
+        .values("sample")
+    )
+    rows = ProgressSample.objects.filter(pk__in=Subquery(newest_ids)).values_list(
+        "object_id", *COUNTS
+    )
+    return {object_id: tuple(counts) for object_id, *counts in rows}
+
+
+def record_polled(workflows: Iterable[Workflow], now: datetime) -> int:
+    """Sample the polled workflows and their groups, steps and campaigns (after the rollup).
+
+    The workflows must come with ``group__step`` loaded (the poll selects them so), or each
+    would cost a query here.
+    """
+    workflows = list(workflows)
+    groups = {w.group for w in workflows}
+    return (
+        record(Workflow, [w.pk for w in workflows], now)
+        + record(Group, [g.pk for g in groups], now)
+        + record(Step, {g.step_id for g in groups}, now)
+        + record(Campaign, {g.step.campaign_id for g in groups}, now)
+    )
+
+
+def samples(scope: str, object_id: int, since: datetime | None = None) -> list[ProgressSample]:
+    """An element's samples, oldest first; with ``since``, those after it.
+
+    The last sample before ``since`` comes first when there is one, so a plot of a window
+    starts at the level the element had then rather than at zero.
+    """
+    own = ProgressSample.objects.filter(scope=scope, object_id=object_id)
+    if since is None:
+        return list(own.order_by("at", "pk"))
+    before = own.filter(at__lt=since).order_by("-at", "-pk").first()
+    after = list(own.filter(at__gte=since).order_by("at", "pk"))
+    return [before, *after] if before else after
+
+
+def samples_of(element: Sampled, since: datetime | None = None) -> list[ProgressSample]:
+    """``samples`` of a campaign, step, group or workflow."""
+    return samples(SCOPES[type(element)], element.pk, since)
