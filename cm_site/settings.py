@@ -45,6 +45,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CM_POLL_SECONDS = env_int("CM_POLL_SECONDS", 60)
 # Failed quanta are classified by this table of patterns (see the file for the format).
 CM_ERROR_RULES = env_path("CM_ERROR_RULES", BASE_DIR / "campaigns" / "error_rules.yaml")
+# Alarm rules: limits on workflow and group metrics, judged after each poll (docs/alarms.md).
+CM_ALARM_RULES = env_path("CM_ALARM_RULES", BASE_DIR / "monitoring" / "alarm_rules.yaml")
 CM_POLL_CONCURRENCY = env_int("CM_POLL_CONCURRENCY", 8)
 CELERY_BEAT_SCHEDULE = {
     "check-workflow-status": {
@@ -133,3 +135,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("CM_LOG_LEVEL", "INFO")},
 }
+
+# People log in on cm's own page (operators need not be admin staff) and land on the overview.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "monitoring:overview"
+LOGOUT_REDIRECT_URL = "monitoring:overview"

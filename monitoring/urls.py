@@ -13,6 +13,7 @@ urlpatterns = [
     path("workflows/<int:pk>/", drilldown.workflow, name="workflow"),
     path("workflows/<int:pk>/failures/", drilldown.failures, name="failures"),
     path("workflows/<int:pk>/files/<path:name>", drilldown.workflow_file, name="workflow-file"),
+    path("archive/<int:pk>/", drilldown.archived_config, name="archived-config"),
     path("alarms/", alarms.alarm_list, name="alarms"),
     path("alarms/<int:pk>/", alarms.alarm_detail, name="alarm"),
     path("alarms/<int:pk>/acknowledge/", alarms.acknowledge, name="alarm-acknowledge"),

@@ -13,4 +13,7 @@ SUBCOMMAND_MODULES = [
     "campaigns.cli.butler",
     "campaigns.cli.judge",
     "campaigns.cli.run",
+    "campaigns.cli.alarms",
+    # Named, not imported: monitoring builds on campaigns, never the reverse.
+    "monitoring.export",
 ]

@@ -4,8 +4,6 @@ Launch and retry only record the request, as the pages and the API do; a worker
 (or ``cm process-launches``) prepares and submits.
 """
 
-import json
-
 from campaigns.cli.judge import _common, _user
 from campaigns.errors import CampaignError
 from campaigns.models import Group
@@ -33,17 +31,6 @@ def register(subparsers) -> None:
     process.set_defaults(handler=handle_process)
 
 
-def _overrides(items: list[str]) -> dict:
-    overrides = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
-
-
 def handle_launch(options, stdout, stderr) -> int:
     user = _user(options["username"])
     for path in options["paths"]:
@@ -56,7 +43,7 @@ def handle_launch(options, stdout, stderr) -> int:
             group,
             user=user,
             reason=options["reason"],
-            overrides=_overrides(options["override"]),
+            overrides=launch.parse_overrides(options["override"]),
         )
         stdout.write(f"requested {workflow.path}")
     return 0

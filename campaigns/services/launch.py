@@ -9,10 +9,12 @@ the config renders to the same archived bytes, and the WMS submission of the
 same config is idempotent.
 """
 
+import json
+
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from campaigns.errors import ConcurrentChangeError
+from campaigns.errors import CampaignError, ConcurrentChangeError
 from campaigns.models import Group, Workflow
 from campaigns.services import bps_config
 from campaigns.services.status import transition
@@ -23,6 +25,21 @@ from campaigns.wms.base import Submission, WmsRefused
 
 # Groups in these statuses get a retry (a new attempt redoing only what failed).
 RETRYABLE = {Status.FAILED, Status.REVIEWABLE}
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """BPS settings for one attempt from ``KEY=VALUE`` items (the CLI's ``--override``, the
+    retry page's lines); VALUE is JSON where it parses (``requestMemory=8192`` is a number)."""
+    overrides = {}
+    for item in items:
+        key, equals, value = item.strip().partition("=")
+        if not equals or not key.strip():
+            raise CampaignError(f"override {item!r}: write KEY=VALUE, e.g. requestMemory=8192")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value.strip()
+    return overrides
 
 
 def request_launch(

@@ -1,20 +1,51 @@
-"""Shifter pages."""
+"""The top-level processing status, and the states page."""
+
+from datetime import timedelta
 
 from django.shortcuts import render
-from django_tables2 import RequestConfig
+from django.utils import timezone
 
 from campaigns import statedoc
+from campaigns.models import Campaign
 from campaigns.states import WHO
-from monitoring.queries import campaigns_with_counts, group_counts
-from monitoring.tables import CampaignTable
+from monitoring import queries
+from monitoring.filters import CampaignFilter
+from monitoring.tables import CampaignTable, ProductionTable
+from monitoring.views.common import configure, export, page
+
+# The interval selector's presets: label, hours back from now.
+PRESETS = [("24 h", 24), ("7 days", 24 * 7), ("30 days", 24 * 30)]
 
 
 def overview(request):
-    """The top-level processing status: every campaign, its groups counted by status."""
-    table = CampaignTable(campaigns_with_counts())
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    table.group_counts = group_counts([row.record.pk for row in table.page.object_list])
-    return render(request, "monitoring/overview.html", {"table": table})
+    """Productions and campaigns, counted by status, on data IDs and on quanta."""
+    campaigns = CampaignFilter(request.GET, queryset=queries.campaigns_with_counts())
+    table = CampaignTable(campaigns.qs)
+    configure(request, table)
+    if response := export(request, table, "campaigns"):
+        return response
+    rows = [row.record.pk for row in table.page.object_list]
+    table.counts = queries.group_counts(rows)
+    table.data_ids = queries.data_ids("step__campaign", rows)
+    table.alarms = queries.open_alarms("campaign", rows)
+
+    productions = ProductionTable(queries.productions_with_counts(), prefix="p-", orderable=False)
+    configure(request, productions)
+    ids = [row.record.pk for row in productions.page.object_list]
+    productions.counts = queries.by_status(Campaign, "production", ids)
+    productions.data_ids = queries.data_ids("step__campaign__production", ids)
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    context = {
+        "table": table,
+        "productions": productions,
+        "filter": campaigns,
+        "now": now,
+        "presets": [
+            (label, (now - timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M")) for label, h in PRESETS
+        ],
+    }
+    return page(request, "monitoring/overview.html", context, table)
 
 
 def states(request):

@@ -1,0 +1,135 @@
+"""FilterSets shared by the pages and the API: ``?status=failed`` means the same in both."""
+
+from datetime import UTC, datetime
+
+import django_filters as filters
+from django import forms
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from campaigns.models import Alarm, Campaign, CampaignType, FailedQuantum, Group, Job, Workflow
+from campaigns.states import STATE_INFO, Status
+
+ACTIVE = [s for s in Status if not STATE_INFO[s].final]
+
+
+class StatusFilter(filters.MultipleChoiceFilter):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("choices", Status.choices)
+        kwargs.setdefault("widget", forms.CheckboxSelectMultiple)
+        super().__init__(**kwargs)
+
+
+def _in_interval(queryset: QuerySet, since: datetime | None, until: datetime | None) -> QuerySet:
+    """Elements alive at some time in [since, until]: created by ``until`` and not finished
+    before ``since`` (an element still in progress is alive now)."""
+    if until is not None:
+        queryset = queryset.filter(created_at__lte=until)
+    if since is not None:
+        queryset = queryset.filter(Q(finished_at__isnull=True) | Q(finished_at__gte=since))
+    return queryset
+
+
+class CampaignFilter(filters.FilterSet):
+    """The top-level status: campaign type, status, production, a UTC time interval."""
+
+    campaign_type = filters.ModelChoiceFilter(
+        field_name="production__campaign_type",
+        queryset=CampaignType.objects.all(),
+        to_field_name="name",
+        label="Type",
+    )
+    status = StatusFilter()
+    production = filters.CharFilter(field_name="production__name", label="Production")
+    since = filters.DateTimeFilter(method="interval", label="Active since (UTC)")
+    until = filters.DateTimeFilter(method="interval", label="Active until (UTC)")
+
+    class Meta:
+        model = Campaign
+        fields = ["campaign_type", "status", "production"]
+
+    def interval(self, queryset, name, value):
+        # Both ends are applied once, by whichever of the two filters runs first.
+        if getattr(self, "_interval_done", False):
+            return queryset
+        self._interval_done = True
+        data = self.form.cleaned_data
+        return _in_interval(queryset, _utc(data.get("since")), _utc(data.get("until")))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # The selector's times carry no zone and mean UTC, whatever the server's time zone.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class GroupFilter(filters.FilterSet):
+    """The step-to-group view: by status, name or query text, and open alarms."""
+
+    status = StatusFilter()
+    search = filters.CharFilter(method="search_text", label="Name or data query contains")
+    has_alarms = filters.BooleanFilter(method="with_alarms", label="Has open alarms")
+    active = filters.BooleanFilter(method="only_active", label="Not final")
+
+    class Meta:
+        model = Group
+        fields = ["status"]
+
+    def search_text(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(data_query__icontains=value))
+
+    def with_alarms(self, queryset, name, value):
+        open_alarm = Alarm.objects.filter(group=OuterRef("pk"), cleared_at__isnull=True)
+        return queryset.filter(Exists(open_alarm) if value else ~Exists(open_alarm))
+
+    def only_active(self, queryset, name, value):
+        return queryset.filter(status__in=ACTIVE) if value else queryset.exclude(status__in=ACTIVE)
+
+
+class WorkflowFilter(filters.FilterSet):
+    status = StatusFilter()
+    wms = filters.CharFilter()
+
+    class Meta:
+        model = Workflow
+        fields = ["status", "wms"]
+
+
+class JobFilter(filters.FilterSet):
+    status = StatusFilter()
+    task_label = filters.CharFilter(method="with_task", label="Task label")
+
+    class Meta:
+        model = Job
+        fields = ["status"]
+
+    def with_task(self, queryset, name, value):
+        # JSON "contains" is not available on SQLite; the quoted label in the JSON text is.
+        return queryset.filter(task_labels__icontains=f'"{value}"')
+
+
+class FailedQuantumFilter(filters.FilterSet):
+    task_label = filters.CharFilter()
+    error_type = filters.CharFilter(lookup_expr="icontains")
+    flavor = filters.CharFilter()
+
+    class Meta:
+        model = FailedQuantum
+        fields = ["task_label", "error_type", "flavor"]
+
+
+class AlarmFilter(filters.FilterSet):
+    severity = filters.MultipleChoiceFilter(
+        choices=Alarm.Severity.choices, widget=forms.CheckboxSelectMultiple
+    )
+    open = filters.BooleanFilter(field_name="cleared_at", lookup_expr="isnull", label="Open")
+    acknowledged = filters.BooleanFilter(
+        field_name="acknowledged_at", lookup_expr="isnull", exclude=True, label="Acknowledged"
+    )
+    kind = filters.CharFilter()
+    campaign = filters.NumberFilter(field_name="campaign_id")
+    group = filters.NumberFilter(field_name="group_id")
+
+    class Meta:
+        model = Alarm
+        fields = ["severity", "kind"]
