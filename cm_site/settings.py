@@ -83,6 +83,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tables2",
     "django_filters",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "campaigns",
     "monitoring",
 ]
@@ -140,3 +144,34 @@ LOGGING = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "monitoring:overview"
 LOGOUT_REDIRECT_URL = "monitoring:overview"
+
+# --- REST API (campaigns/api, docs/api.md) -------------------------------------
+REST_FRAMEWORK = {
+    # Scripts send "Authorization: Token <key>"; the browser reuses its page session.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["campaigns.api.permissions.HasRole"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "cm — campaign management API",
+    "DESCRIPTION": "Read every level, act on groups, steps, campaigns and productions "
+    "(launch, retry, validate, invalidate) and acknowledge alarms. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are documentation: anyone may read them; the endpoints check roles.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # The interactive docs' JavaScript is served from here, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# How long a stored Idempotency-Key answer is replayed.
+CM_IDEMPOTENCY_HOURS = env_int("CM_IDEMPOTENCY_HOURS", 24)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from campaigns.admin.history import elements_with_paths
 from campaigns.models import Alarm, Group
 from campaigns.services import alarms as alarm_service
-from monitoring.filters import AlarmFilter
+from campaigns.filtersets import AlarmFilter
 from monitoring.tables import AlarmTable
 from monitoring.views.common import configure, crumbs, export, page, permissions
 

@@ -19,7 +19,7 @@ from campaigns.models import (
 )
 from campaigns.states import Status
 from monitoring import queries
-from monitoring.filters import FailedQuantumFilter, GroupFilter, JobFilter
+from campaigns.filtersets import FailedQuantumFilter, GroupFilter, JobFilter
 from monitoring.tables import (
     AlarmTable,
     DataProductTable,

@@ -9,7 +9,7 @@ from campaigns import statedoc
 from campaigns.models import Campaign
 from campaigns.states import WHO
 from monitoring import queries
-from monitoring.filters import CampaignFilter
+from campaigns.filtersets import CampaignFilter
 from monitoring.tables import CampaignTable, ProductionTable
 from monitoring.views.common import configure, export, page
 

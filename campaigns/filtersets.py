@@ -1,4 +1,8 @@
-"""FilterSets shared by the pages and the API: ``?status=failed`` means the same in both."""
+"""FilterSets shared by the pages and the API: ``?status=failed`` means the same in both.
+
+Each level also filters by its parent's id (``?campaign=3`` on steps, ``?step=7`` on
+groups, ...), which is how the API links a parent to its children.
+"""
 
 from datetime import UTC, datetime
 
@@ -6,7 +10,17 @@ import django_filters as filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from campaigns.models import Alarm, Campaign, CampaignType, FailedQuantum, Group, Job, Workflow
+from campaigns.models import (
+    Alarm,
+    Campaign,
+    CampaignType,
+    FailedQuantum,
+    Group,
+    Job,
+    Production,
+    Step,
+    Workflow,
+)
 from campaigns.states import STATE_INFO, Status
 
 ACTIVE = [s for s in Status if not STATE_INFO[s].final]
@@ -29,6 +43,18 @@ def _in_interval(queryset: QuerySet, since: datetime | None, until: datetime | N
     return queryset
 
 
+class ProductionFilter(filters.FilterSet):
+    campaign_type = filters.ModelChoiceFilter(
+        queryset=CampaignType.objects.all(), to_field_name="name", label="Type"
+    )
+    status = StatusFilter()
+    name = filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Production
+        fields = ["campaign_type", "status", "name"]
+
+
 class CampaignFilter(filters.FilterSet):
     """The top-level status: campaign type, status, production, a UTC time interval."""
 
@@ -40,6 +66,7 @@ class CampaignFilter(filters.FilterSet):
     )
     status = StatusFilter()
     production = filters.CharFilter(field_name="production__name", label="Production")
+    production_id = filters.NumberFilter(field_name="production_id", label="Production id")
     since = filters.DateTimeFilter(method="interval", label="Active since (UTC)")
     until = filters.DateTimeFilter(method="interval", label="Active until (UTC)")
 
@@ -63,9 +90,21 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
+class StepFilter(filters.FilterSet):
+    campaign = filters.NumberFilter(field_name="campaign_id")
+    status = StatusFilter()
+    name = filters.CharFilter()
+
+    class Meta:
+        model = Step
+        fields = ["campaign", "status", "name"]
+
+
 class GroupFilter(filters.FilterSet):
     """The step-to-group view: by status, name or query text, and open alarms."""
 
+    step = filters.NumberFilter(field_name="step_id", label="Step id")
+    campaign = filters.NumberFilter(field_name="step__campaign_id", label="Campaign id")
     status = StatusFilter()
     search = filters.CharFilter(method="search_text", label="Name or data query contains")
     has_alarms = filters.BooleanFilter(method="with_alarms", label="Has open alarms")
@@ -87,6 +126,8 @@ class GroupFilter(filters.FilterSet):
 
 
 class WorkflowFilter(filters.FilterSet):
+    group = filters.NumberFilter(field_name="group_id")
+    step = filters.NumberFilter(field_name="group__step_id")
     status = StatusFilter()
     wms = filters.CharFilter()
 
@@ -96,6 +137,7 @@ class WorkflowFilter(filters.FilterSet):
 
 
 class JobFilter(filters.FilterSet):
+    workflow = filters.NumberFilter(field_name="workflow_id")
     status = StatusFilter()
     task_label = filters.CharFilter(method="with_task", label="Task label")
 
@@ -109,6 +151,7 @@ class JobFilter(filters.FilterSet):
 
 
 class FailedQuantumFilter(filters.FilterSet):
+    workflow = filters.NumberFilter(field_name="workflow_id")
     task_label = filters.CharFilter()
     error_type = filters.CharFilter(lookup_expr="icontains")
     flavor = filters.CharFilter()

@@ -1,0 +1,3 @@
+"""Action endpoints: launch, retry, validate, invalidate, acknowledge (being built)."""
+
+urlpatterns: list = []
