@@ -93,6 +93,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the pages' CSS/JS and the admin's in any mode (runserver serves them only with DEBUG).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -130,6 +132,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Static files come straight from the apps (no collectstatic step to forget); they are few and
+# small. A deployment may run collectstatic and set CM_STATIC_FROM_APPS=False.
+WHITENOISE_USE_FINDERS = env_bool("CM_STATIC_FROM_APPS", True)
+if WHITENOISE_USE_FINDERS:
+    # WhiteNoise also looks in STATIC_ROOT and warns on every start when it is missing.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
 

@@ -286,6 +286,12 @@ class JobTable(Base):
     def render_task_labels(self, value):
         return ", ".join(value)
 
+    def render_wall_seconds(self, value):
+        return f"{value:.3g}"
+
+    def render_max_rss_mb(self, value):
+        return f"{value:.4g}"
+
     value_task_labels = render_task_labels
 
     def render_error(self, value):

@@ -345,3 +345,11 @@ def test_workflow_page_links_its_archived_submit_config(client, world):
     url = reverse("monitoring:archived-config", args=[config.pk])
     assert url in page
     assert client.get(url).content == raw
+
+
+def test_the_pages_styles_and_script_are_served_without_debug(client, settings):
+    settings.DEBUG = False  # as in production and in scripts/demo's runserver
+    for path in ("/static/monitoring/cm.css", "/static/monitoring/cm.js"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert b"".join(response.streaming_content)

@@ -110,9 +110,10 @@ def _label_stats(jobs: QuerySet[Job], field: str) -> dict[str, dict]:
 
 
 def log_edges(low: float, high: float, bins: int = BINS) -> list[float]:
-    """``bins + 1`` edges spaced evenly in log from ``low`` to ``high`` (±5% for one value)."""
-    if high <= low * 1.0001:
-        return [low * 0.95, low * 1.05]
+    """``bins + 1`` edges spaced evenly in log from ``low`` to ``high``; one bin (±5%) when the
+    values agree within 1%, where finer bins would only show measurement noise."""
+    if high <= low * 1.01:
+        return [low * 0.95, high * 1.05]
     ratio = high / low
     return [low * ratio ** (i / bins) for i in range(bins)] + [high]
 

@@ -12,7 +12,7 @@ from io import BytesIO
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 #: fmt -> content type
 FORMATS = {
@@ -127,6 +127,13 @@ def _histogram(axes, data: dict) -> None:
         axes.stairs(series["y"], data["bin_edges"], label=f"{series['label']} ({series['jobs']})")
     axes.set_xscale(data["x_scale"])
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 100, not 10²
+    edges = data["bin_edges"]
+    if data["x_scale"] == "log" and edges[-1] < 10 * edges[0]:
+        # Within one decade a log axis labels its minor ticks in scientific notation, which
+        # overlap; a few plain labels at bin edges read better.
+        ticks = edges[:: max(1, len(edges) // 5)]
+        axes.set_xticks(ticks, [f"{tick:.3g}" for tick in ticks])
+        axes.xaxis.set_minor_formatter(NullFormatter())
 
 
 DRAW = {"line": _lines, "step": _steps, "bar": _bars, "histogram": _histogram}
