@@ -41,6 +41,23 @@ def alarm_badges(counts: dict[str, int], url: str) -> str:
     )
 
 
+class OpenAlarmsColumn(tables.Column):
+    """Open alarms counted by severity (``table.alarms``), linking to where they are listed."""
+
+    def __init__(self, url_of, **kwargs):
+        self.url_of = url_of
+        kwargs.setdefault("verbose_name", "Alarms")
+        kwargs.setdefault("orderable", False)
+        kwargs.setdefault("empty_values", ())
+        super().__init__(**kwargs)
+
+    def render(self, record, table):
+        return alarm_badges(table.alarms.get(record.pk, {}), self.url_of(record))
+
+    def value(self, record, table):
+        return sum(table.alarms.get(record.pk, {}).values())
+
+
 class DataIdsColumn(tables.Column):
     """Data IDs in finished groups / all groups: progress counted on inputs."""
 
@@ -98,20 +115,15 @@ class CampaignTable(Base):
     groups = StatusCountsColumn("counts", verbose_name="Groups")
     inputs = DataIdsColumn()
     quanta = QuantaColumn()
-    open_alarms = tables.Column(empty_values=(), orderable=False, verbose_name="Alarms")
+    open_alarms = OpenAlarmsColumn(
+        lambda campaign: reverse("monitoring:alarms") + f"?campaign={campaign.pk}&open=true"
+    )
 
     class Meta(Base.Meta):
         model = Campaign
         fields = ()
         sequence = ("production", "campaign_type", "name", "status", "step_count", "groups")
         order_by = ("production", "name")
-
-    def render_open_alarms(self, record):
-        url = reverse("monitoring:alarms") + f"?campaign={record.pk}&open=true"
-        return alarm_badges(self.alarms.get(record.pk, {}), url)
-
-    def value_open_alarms(self, record):
-        return sum(self.alarms.get(record.pk, {}).values())
 
 
 class StepTable(Base):
@@ -150,7 +162,9 @@ class GroupTable(Base):
     status = StatusColumn(with_since=True)
     quanta = QuantaColumn()
     datasets = tables.Column(empty_values=(), orderable=False, verbose_name="Datasets produced")
-    open_alarms = tables.Column(empty_values=(), orderable=False, verbose_name="Alarms")
+    open_alarms = OpenAlarmsColumn(
+        lambda group: reverse("monitoring:group-alarms", args=[group.pk])
+    )
     links = tables.Column(empty_values=(), orderable=False, verbose_name="Links")
 
     class Meta(Base.Meta):
@@ -191,13 +205,6 @@ class GroupTable(Base):
         return self.produced.get(record.pk, 0)
 
     value_datasets = render_datasets
-
-    def render_open_alarms(self, record):
-        url = reverse("monitoring:group-alarms", args=[record.pk])
-        return alarm_badges(self.alarms.get(record.pk, {}), url)
-
-    def value_open_alarms(self, record):
-        return sum(self.alarms.get(record.pk, {}).values())
 
     def render_links(self, record):
         workflow = self._current(record)

@@ -3,6 +3,7 @@
 import shutil
 
 import pytest
+from django.contrib.auth.models import Group as Role
 
 pytest_plugins = ["tests.browser", "tests.butler_fixtures", "tests.scripted_wms"]
 
@@ -20,6 +21,21 @@ def cm_dirs(settings, tmp_path):
 def operator(django_user_model):
     """A person allowed to act on campaigns."""
     return django_user_model.objects.create_user("olivia", password="operator-pass-123")
+
+
+@pytest.fixture
+def shifter(django_user_model):
+    """A person with the shifter role: reads everything, acknowledges alarms."""
+    user = django_user_model.objects.create_user("sam", password="shifter-pass-123")
+    user.groups.add(Role.objects.get(name="shifter"))
+    return user
+
+
+@pytest.fixture
+def operator_role(operator):
+    """``operator`` given the operator role: launches, retries, validates, invalidates."""
+    operator.groups.add(Role.objects.get(name="operator"))
+    return operator
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import json
 import re
 
 import pytest
-from django.contrib.auth.models import Group as Role
 from playwright.sync_api import Download, Locator, Page, expect
 
 from campaigns.models import Alarm, Group
@@ -28,19 +27,6 @@ TEMPLATE_SYNTAX = re.compile(r"\{[#%{]|[#%}]\}")
 def world(page, settings):
     # After ``page``: its live server makes the database transactional, shared with the server.
     return build_world(3, archive_dir=settings.CM_PANDA_ARCHIVE_DIR)
-
-
-@pytest.fixture
-def shifter(django_user_model):
-    user = django_user_model.objects.create_user("sam", password="shifter-pass-123")
-    user.groups.add(Role.objects.get(name="shifter"))
-    return user
-
-
-@pytest.fixture
-def operator_role(operator):
-    operator.groups.add(Role.objects.get(name="operator"))
-    return operator
 
 
 def group_names(page: Page) -> Locator:

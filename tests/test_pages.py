@@ -5,7 +5,6 @@ import io
 import json
 
 import pytest
-from django.contrib.auth.models import Group as Role
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -21,19 +20,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def world(cm_dirs, settings):
     return build_world(3, archive_dir=settings.CM_PANDA_ARCHIVE_DIR)
-
-
-@pytest.fixture
-def shifter(django_user_model):
-    user = django_user_model.objects.create_user("sam", password="shifter-pass-123")
-    user.groups.add(Role.objects.get(name="shifter"))
-    return user
-
-
-@pytest.fixture
-def operator_role(operator):
-    operator.groups.add(Role.objects.get(name="operator"))
-    return operator
 
 
 def get(client, url: str, **params) -> str:
