@@ -24,6 +24,22 @@ from campaigns.models import (
 from campaigns.states import STATE_INFO, Status
 
 ACTIVE = [s for s in Status if not STATE_INFO[s].final]
+MAX_ID = 2**63 - 1  # the largest id PostgreSQL's bigint (and SQLite's integer) holds
+
+
+class IdFilter(filters.NumberFilter):
+    """An id: a whole number the database can hold. Anything else is a bad request (400 in
+    the API, an ignored filter on a page), not a number the database cannot compare."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+    def get_max_validator(self):
+        return None  # the form field's max_value says it
 
 
 class StatusFilter(filters.MultipleChoiceFilter):
@@ -66,7 +82,7 @@ class CampaignFilter(filters.FilterSet):
     )
     status = StatusFilter()
     production = filters.CharFilter(field_name="production__name", label="Production")
-    production_id = filters.NumberFilter(field_name="production_id", label="Production id")
+    production_id = IdFilter(field_name="production_id", label="Production id")
     since = filters.DateTimeFilter(method="interval", label="Active since (UTC)")
     until = filters.DateTimeFilter(method="interval", label="Active until (UTC)")
 
@@ -91,7 +107,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 class StepFilter(filters.FilterSet):
-    campaign = filters.NumberFilter(field_name="campaign_id")
+    campaign = IdFilter(field_name="campaign_id")
     status = StatusFilter()
     name = filters.CharFilter()
 
@@ -103,8 +119,8 @@ class StepFilter(filters.FilterSet):
 class GroupFilter(filters.FilterSet):
     """The step-to-group view: by status, name or query text, and open alarms."""
 
-    step = filters.NumberFilter(field_name="step_id", label="Step id")
-    campaign = filters.NumberFilter(field_name="step__campaign_id", label="Campaign id")
+    step = IdFilter(field_name="step_id", label="Step id")
+    campaign = IdFilter(field_name="step__campaign_id", label="Campaign id")
     status = StatusFilter()
     search = filters.CharFilter(method="search_text", label="Name or data query contains")
     has_alarms = filters.BooleanFilter(method="with_alarms", label="Has open alarms")
@@ -126,8 +142,8 @@ class GroupFilter(filters.FilterSet):
 
 
 class WorkflowFilter(filters.FilterSet):
-    group = filters.NumberFilter(field_name="group_id")
-    step = filters.NumberFilter(field_name="group__step_id")
+    group = IdFilter(field_name="group_id")
+    step = IdFilter(field_name="group__step_id")
     status = StatusFilter()
     wms = filters.CharFilter()
 
@@ -137,7 +153,7 @@ class WorkflowFilter(filters.FilterSet):
 
 
 class JobFilter(filters.FilterSet):
-    workflow = filters.NumberFilter(field_name="workflow_id")
+    workflow = IdFilter(field_name="workflow_id")
     status = StatusFilter()
     task_label = filters.CharFilter(method="with_task", label="Task label")
 
@@ -151,7 +167,7 @@ class JobFilter(filters.FilterSet):
 
 
 class FailedQuantumFilter(filters.FilterSet):
-    workflow = filters.NumberFilter(field_name="workflow_id")
+    workflow = IdFilter(field_name="workflow_id")
     task_label = filters.CharFilter()
     error_type = filters.CharFilter(lookup_expr="icontains")
     flavor = filters.CharFilter()
@@ -170,8 +186,8 @@ class AlarmFilter(filters.FilterSet):
         field_name="acknowledged_at", lookup_expr="isnull", exclude=True, label="Acknowledged"
     )
     kind = filters.CharFilter()
-    campaign = filters.NumberFilter(field_name="campaign_id")
-    group = filters.NumberFilter(field_name="group_id")
+    campaign = IdFilter(field_name="campaign_id")
+    group = IdFilter(field_name="group_id")
 
     class Meta:
         model = Alarm

@@ -4,6 +4,6 @@ Every model is registered; statuses change only through the admin actions,
 which call the same services as every other entry point.
 """
 
-from campaigns.admin import alarms, archive, execution, hierarchy, history
+from campaigns.admin import alarms, archive, audit, execution, hierarchy, history
 
-__all__ = ["alarms", "archive", "execution", "hierarchy", "history"]
+__all__ = ["alarms", "archive", "audit", "execution", "hierarchy", "history"]

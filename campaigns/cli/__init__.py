@@ -14,6 +14,7 @@ SUBCOMMAND_MODULES = [
     "campaigns.cli.judge",
     "campaigns.cli.run",
     "campaigns.cli.alarms",
+    "campaigns.cli.apitoken",
     # Named, not imported: monitoring builds on campaigns, never the reverse.
     "monitoring.export",
 ]

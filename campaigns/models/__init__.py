@@ -2,6 +2,7 @@
 
 from campaigns.models.alarms import Alarm
 from campaigns.models.archive import ArchivedConfig, ImmutableError
+from campaigns.models.audit import AuditEntry, IdempotentRequest
 from campaigns.models.base import Element, QuantumCounts, validate_name
 from campaigns.models.execution import FailedQuantum, Job, PollRun, TaskLabelCount, Workflow
 from campaigns.models.hierarchy import Campaign, CampaignType, Group, Production, Step
@@ -15,12 +16,14 @@ __all__ = [
     "LEVELS",
     "Alarm",
     "ArchivedConfig",
+    "AuditEntry",
     "Campaign",
     "CampaignType",
     "DataProduct",
     "Element",
     "FailedQuantum",
     "Group",
+    "IdempotentRequest",
     "ImmutableError",
     "Job",
     "PollRun",

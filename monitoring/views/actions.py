@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, Group, Production, Step
-from campaigns.services import actions, invalidation, launch
+from campaigns.services import actions, audit, invalidation, launch
 from campaigns.states import Status, allowed_moves
 from monitoring.views.common import state
 
@@ -92,12 +92,32 @@ def act(request, level: str, pk: int, action: str):
         messages.error(request, "Say why: the reason is kept in the element's history.")
         return redirect(request.path)
     try:
-        done = _do(action, element, request, reason)
+        # Launches are all database: recorded in their own transaction. Validate and invalidate
+        # commit before they touch the butler, so their entry is written after them.
+        with audit.audited(
+            action,
+            element,
+            user=request.user,
+            via=audit.Via.PAGE,
+            parameters=_parameters(action, request, reason),
+            atomic=action in ("launch", "retry"),
+        ) as outcome:
+            done = outcome.message = _do(action, element, request, reason)
     except CampaignError as error:
         messages.error(request, f"{spec.label} refused: {error}")
         return back
     messages.success(request, done)
     return back
+
+
+def _parameters(action: str, request, reason: str) -> dict:
+    """What the form asked for, as the audit trail keeps it."""
+    parameters: dict = {"reason": reason}
+    if action in ("launch", "retry"):
+        parameters["overrides"] = request.POST.get("overrides", "")
+    if action == "invalidate":
+        parameters["purge"] = request.POST.get("purge") == "on"
+    return parameters
 
 
 def _page_of(level: str, element):

@@ -7,9 +7,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from campaigns.admin.history import elements_with_paths
+from campaigns.filtersets import AlarmFilter
 from campaigns.models import Alarm, Group
 from campaigns.services import alarms as alarm_service
-from campaigns.filtersets import AlarmFilter
+from campaigns.services import audit
 from monitoring.tables import AlarmTable
 from monitoring.views.common import configure, crumbs, export, page, permissions
 
@@ -23,7 +24,7 @@ def _alarms():
 def alarm_list(request):
     """Every alarm, open ones by default; filter by severity, kind, campaign, group."""
     data = request.GET.copy()
-    if not data:
+    if "open" not in data:  # open alarms unless asked otherwise (?open= shows all)
         data["open"] = "true"
     found = AlarmFilter(data, queryset=_alarms())
     table = AlarmTable(found.qs)
@@ -59,7 +60,17 @@ def acknowledge(request, pk: int):
     if not request.user.has_perm("campaigns.acknowledge_alarm"):
         raise PermissionDenied("acknowledging alarms needs the shifter role")
     alarm = get_object_or_404(Alarm, pk=pk)
-    if alarm_service.acknowledge([alarm], user=request.user):
+    element = alarm.element
+    with audit.audited(
+        "acknowledge",
+        [element] if element is not None else [],
+        user=request.user,
+        via=audit.Via.PAGE,
+        parameters={"alarm": alarm.pk, "kind": alarm.kind},
+    ) as outcome:
+        newly = alarm_service.acknowledge([alarm], user=request.user)
+        outcome.message = "acknowledged" if newly else "was already acknowledged"
+    if newly:
         messages.success(request, f"Alarm {alarm.kind} acknowledged.")
     else:
         messages.info(request, f"Alarm {alarm.kind} was already acknowledged.")

@@ -19,12 +19,22 @@ def configure(request: HttpRequest, table, per_page: int = 50) -> None:
     RequestConfig(request, paginate={"per_page": per_page}).configure(table)
 
 
+def exporting(request: HttpRequest) -> bool:
+    return request.GET.get("_export") in EXPORT_FORMATS
+
+
+def row_ids(request: HttpRequest, table) -> list[int]:
+    """The ids whose lookups the view fills: the page's rows, or every row for an export."""
+    rows = table.data if exporting(request) else (row.record for row in table.page.object_list)
+    return [record.pk for record in rows]
+
+
 def export(request: HttpRequest, table, name: str) -> HttpResponse | None:
     """The table as CSV or JSON when ``?_export=`` asks for it: the page's rows, all pages,
     without markup."""
-    fmt = request.GET.get("_export")
-    if fmt not in EXPORT_FORMATS:
+    if not exporting(request):
         return None
+    fmt = request.GET["_export"]
     exporter = TableExport(fmt, table, exclude_columns=getattr(table, "export_exclude", ()))
     return exporter.response(f"{name}.{fmt}")
 

@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 
+from campaigns.filtersets import FailedQuantumFilter, GroupFilter, JobFilter
 from campaigns.models import (
     Alarm,
     ArchivedConfig,
@@ -17,9 +18,9 @@ from campaigns.models import (
     Step,
     Workflow,
 )
+from campaigns.services import audit
 from campaigns.states import Status
 from monitoring import queries
-from campaigns.filtersets import FailedQuantumFilter, GroupFilter, JobFilter
 from monitoring.tables import (
     AlarmTable,
     DataProductTable,
@@ -38,6 +39,7 @@ from monitoring.views.common import (
     history,
     page,
     permissions,
+    row_ids,
     state,
 )
 
@@ -53,13 +55,14 @@ def campaign(request, pk: int):
     )
     table = StepTable(queries.steps_of(campaign))
     configure(request, table)
-    if response := export(request, table, f"{campaign.name}-steps"):
-        return response
-    ids = [row.record.pk for row in table.page.object_list]
+    ids = row_ids(request, table)
     table.counts = queries.by_status(Group, "step", ids)
     table.data_ids = queries.data_ids("step", ids)
+    if response := export(request, table, f"{campaign.name}-steps"):
+        return response
     alarms = _open_alarms(Alarm.objects.filter(campaign=campaign), request)
     context = _context(request, campaign, table=table, alarms=alarms, scope="campaign")
+    context["audit"] = audit.latest(campaign)
     context["actions"] = available("campaign", campaign)
     return page(request, "monitoring/campaign.html", context, table)
 
@@ -70,13 +73,14 @@ def step(request, pk: int):
     groups = GroupFilter(request.GET, queryset=step.groups.all())
     table = GroupTable(groups.qs)
     configure(request, table)
-    if response := export(request, table, f"{step.campaign.name}-{step.name}-groups"):
-        return response
-    ids = [row.record.pk for row in table.page.object_list]
+    ids = row_ids(request, table)
     table.current = queries.current_workflows(ids)
     table.produced = queries.datasets_produced(ids)
     table.alarms = queries.open_alarms("group", ids)
+    if response := export(request, table, f"{step.campaign.name}-{step.name}-groups"):
+        return response
     context = _context(request, step, table=table, filter=groups, scope="step")
+    context["audit"] = audit.latest(step)
     context["actions"] = available("step", step)
     return page(request, "monitoring/step.html", context, table)
 
@@ -96,6 +100,7 @@ def group(request, pk: int):
         checks=rules.check_counts(group),
         actions=available("group", group),
         scope="group",
+        audit=audit.latest(group),
     )
     return page(request, "monitoring/group.html", context, table)
 
@@ -125,6 +130,7 @@ def workflow(request, pk: int):
         files=workflow.archived_files,
         alarms=_open_alarms(Alarm.objects.filter(group=workflow.group_id), request),
         scope="workflow",
+        audit=audit.latest(workflow),
     )
     return page(request, "monitoring/workflow.html", context, job_table)
 

@@ -6,12 +6,12 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from campaigns import statedoc
+from campaigns.filtersets import CampaignFilter
 from campaigns.models import Campaign
 from campaigns.states import WHO
 from monitoring import queries
-from campaigns.filtersets import CampaignFilter
 from monitoring.tables import CampaignTable, ProductionTable
-from monitoring.views.common import configure, export, page
+from monitoring.views.common import configure, export, page, row_ids
 
 # The interval selector's presets: label, hours back from now.
 PRESETS = [("24 h", 24), ("7 days", 24 * 7), ("30 days", 24 * 30)]
@@ -22,12 +22,12 @@ def overview(request):
     campaigns = CampaignFilter(request.GET, queryset=queries.campaigns_with_counts())
     table = CampaignTable(campaigns.qs)
     configure(request, table)
-    if response := export(request, table, "campaigns"):
-        return response
-    rows = [row.record.pk for row in table.page.object_list]
+    rows = row_ids(request, table)
     table.counts = queries.group_counts(rows)
     table.data_ids = queries.data_ids("step__campaign", rows)
     table.alarms = queries.open_alarms("campaign", rows)
+    if response := export(request, table, "campaigns"):
+        return response
 
     productions = ProductionTable(queries.productions_with_counts(), prefix="p-", orderable=False)
     configure(request, productions)
