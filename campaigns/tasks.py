@@ -25,3 +25,11 @@ def process_launches() -> int:
             except CampaignError as error:  # stays requested/prepared: next pass tries again
                 log.warning("launch of workflow %s not done: %s", workflow_id, error)
         return done
+
+
+@shared_task
+def purge_idempotency_keys() -> int:
+    """Forget API answers kept for Idempotency-Key replays past CM_IDEMPOTENCY_HOURS."""
+    from campaigns.api.idempotency import purge_expired
+
+    return purge_expired()

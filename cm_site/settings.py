@@ -57,6 +57,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.process_launches",
         "schedule": env_int("CM_LAUNCH_SECONDS", 10),
     },
+    "purge-idempotency-keys": {
+        "task": "campaigns.tasks.purge_idempotency_keys",
+        "schedule": 3600,
+    },
 }
 
 # --- Database ----------------------------------------------------------------

@@ -16,9 +16,11 @@ from rest_framework.test import APIClient
 
 from campaigns.api import actions as api_actions
 from campaigns.api import idempotency
+from campaigns.api.actions import bulk as bulk_actions
 from campaigns.models import AuditEntry, Group, IdempotentRequest, Step, Workflow
 from campaigns.services import launch
 from campaigns.states import Status
+from campaigns.tasks import purge_idempotency_keys
 from tests.builders import make_group
 from tests.page_world import build_world, set_status
 
@@ -329,7 +331,7 @@ def test_bulk_selections_that_are_not_clear_answer_400(api, world, query, key):
 
 
 def test_bulk_refuses_more_than_the_cap(api, world, monkeypatch):
-    monkeypatch.setattr(api_actions, "BULK_LIMIT", 2)
+    monkeypatch.setattr(bulk_actions, "BULK_LIMIT", 2)  # where the bulk views read it
     response = api.post(
         url("groups-bulk-validate", step=world.step.pk), {"reason": "x"}, format="json"
     )
@@ -482,7 +484,7 @@ def test_expired_keys_are_ignored_and_purged(world, shifter, settings):
     assert "Idempotent-Replayed" not in again and not again.json()["newly_acknowledged"]
     IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(days=30))
     post_keyed(api, path, {}, "fresh")
-    assert idempotency.purge_expired() == 1
+    assert purge_idempotency_keys() == 1  # the beat's hourly task
     assert list(IdempotentRequest.objects.values_list("key", flat=True)) == ["fresh"]
 
 

@@ -487,3 +487,23 @@ def test_the_poll_keeps_each_jobs_state_through_the_status_table(scripted_wms, o
     done = Job.objects.get(name="isr_1")
     moves = StatusChange.objects.filter(object_id=done.pk, content_type__model="job")
     assert [m.to_status for m in moves.order_by("at", "id")] == ["ready", "running", "succeeded"]
+
+
+def test_cli_and_admin_actions_are_audited(operator, admin_client):
+    from django.core.management import call_command
+
+    from campaigns.models import AuditEntry
+    from tests.page_world import build_world
+
+    world = build_world(1)
+    group = world.failed_group
+    call_command("cm", "retry", group.path, "--as", operator.username, "--reason", "from the shell")
+    entry = AuditEntry.objects.get(action="retry")
+    assert (entry.via, entry.result, entry.user) == ("cli", "ok", operator)
+    assert entry.parameters["attempt"] == 2
+    admin_client.post(
+        "/admin/campaigns/step/",
+        {"action": "validate", "_selected_action": [world.step.pk]},
+    )
+    refused = AuditEntry.objects.get(action="validate")
+    assert (refused.via, refused.result) == ("admin", "refused")  # its groups are not settled

@@ -339,3 +339,14 @@ def test_the_pages_styles_and_script_are_served_without_debug(client, settings):
         response = client.get(path)
         assert response.status_code == 200, path
         assert b"".join(response.streaming_content)
+
+
+def test_only_admins_may_purge_from_a_page(client, world, operator_role, admin_user):
+    url = act_url("group", world.failed_group, "invalidate")
+    client.force_login(operator_role)
+    assert 'name="purge"' not in get(client, url)
+    assert client.post(url, {"reason": "bad", "purge": "on"}).status_code == 403
+    world.failed_group.refresh_from_db()
+    assert world.failed_group.status == Status.REVIEWABLE
+    client.force_login(admin_user)
+    assert 'name="purge"' in get(client, url)

@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 
 from campaigns.errors import CampaignError
 from campaigns.services import actions as services
+from campaigns.services import audit
 
 
 class StatusActionsMixin:
@@ -42,8 +43,18 @@ class StatusActionsMixin:
 
     def _apply(self, request, queryset, service: Callable[..., int], done: str) -> None:
         reason = f"admin action by {request.user.get_username()}"
+        elements = list(queryset)
         try:
-            count = service(list(queryset), user=request.user, reason=reason)
+            # Not atomic: validate and invalidate commit before they update the butler.
+            with audit.audited(
+                service.__name__,
+                elements,
+                user=request.user,
+                via=audit.Via.ADMIN,
+                parameters={"reason": reason},
+                atomic=False,
+            ):
+                count = service(elements, user=request.user, reason=reason)
         except CampaignError as error:
             self.message_user(request, _lines(str(error)), level=messages.ERROR)
             return

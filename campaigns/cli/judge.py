@@ -5,7 +5,7 @@ import getpass
 from django.contrib.auth import get_user_model
 
 from campaigns.errors import CampaignError
-from campaigns.services import actions, invalidation
+from campaigns.services import actions, audit, invalidation
 from campaigns.services.lookup import element_by_path
 
 
@@ -49,20 +49,40 @@ def _elements(paths: list[str]) -> list:
 
 
 def handle_validate(options, stdout, stderr) -> int:
-    user = _user(options["username"])
-    count = actions.validate(_elements(options["paths"]), user=user, reason=options["reason"])
+    user, elements, reason = (
+        _user(options["username"]),
+        _elements(options["paths"]),
+        options["reason"],
+    )
+    # Not atomic: validate commits before it updates the butler (campaigns.services.audit).
+    with audit.audited(
+        "validate",
+        elements,
+        user=user,
+        via=audit.Via.CLI,
+        parameters={"reason": reason},
+        atomic=False,
+    ):
+        count = actions.validate(elements, user=user, reason=reason)
     stdout.write(f"validated {count} element(s)")
     return 0
 
 
 def handle_invalidate(options, stdout, stderr) -> int:
-    report = invalidation.invalidate(
-        _elements(options["paths"]),
-        user=_user(options["username"]),
-        reason=options["reason"],
-        purge=options["purge"],
-        execute=options["execute"],
-    )
+    user, elements = _user(options["username"]), _elements(options["paths"])
+    parameters = {key: options[key] for key in ("reason", "purge", "execute")}
+    with audit.audited(
+        "invalidate", elements, user=user, via=audit.Via.CLI, parameters=parameters, atomic=False
+    ) as outcome:
+        report = invalidation.invalidate(
+            elements,
+            user=user,
+            reason=options["reason"],
+            purge=options["purge"],
+            execute=options["execute"],
+        )
+        if not options["execute"]:
+            outcome.result = audit.Result.DRY_RUN
     for line in report.lines():
         stdout.write(line)
     if not options["execute"]:

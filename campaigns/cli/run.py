@@ -7,7 +7,7 @@ Launch and retry only record the request, as the pages and the API do; a worker
 from campaigns.cli.judge import _common, _user
 from campaigns.errors import CampaignError
 from campaigns.models import Group
-from campaigns.services import launch, polling
+from campaigns.services import audit, launch, polling
 from campaigns.services.lookup import element_by_path
 
 
@@ -39,12 +39,15 @@ def handle_launch(options, stdout, stderr) -> int:
             raise CampaignError(f"{path}: only groups are launched")
         if options["subcommand"] == "retry" and group.status not in launch.RETRYABLE:
             raise CampaignError(f"{path} is {group.status}: only failed or reviewable groups retry")
-        workflow = launch.request_launch(
-            group,
-            user=user,
-            reason=options["reason"],
-            overrides=launch.parse_overrides(options["override"]),
-        )
+        overrides = launch.parse_overrides(options["override"])
+        parameters = {"reason": options["reason"], "overrides": overrides}
+        with audit.audited(
+            options["subcommand"], group, user=user, via=audit.Via.CLI, parameters=parameters
+        ) as outcome:
+            workflow = launch.request_launch(
+                group, user=user, reason=options["reason"], overrides=overrides
+            )
+            outcome.parameters["attempt"] = workflow.attempt
         stdout.write(f"requested {workflow.path}")
     return 0
 

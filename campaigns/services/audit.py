@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 Via = AuditEntry.Via
 Result = AuditEntry.Result
-# How the API answers a domain error and any other (campaigns/api/actions.py), kept with them.
+# How the API answers a domain error and any other (campaigns/api/actions/), kept with them.
 _API_CONFLICT, _API_FAILURE = 409, 500
 
 Person = User | AnonymousUser | None

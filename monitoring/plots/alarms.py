@@ -10,7 +10,7 @@ from math import isfinite
 from numbers import Real
 
 from campaigns.models import Alarm
-from monitoring.plots.common import MODELS, PARENTS, element_info, plot_data
+from monitoring.plots.common import MODELS, element_info, plot_data, with_parents
 
 
 def alarm_plot(alarm: Alarm) -> dict:
@@ -52,8 +52,7 @@ def _element(alarm: Alarm) -> dict:
     scope = alarm.content_type.model
     if scope not in MODELS:
         return {"scope": scope, "id": alarm.object_id, "path": f"{scope} {alarm.object_id}"}
-    model = MODELS[scope]
-    element = model.objects.select_related(*PARENTS[scope]).filter(pk=alarm.object_id).first()
+    element = with_parents(scope).filter(pk=alarm.object_id).first()
     if element is None:
         return {"scope": scope, "id": alarm.object_id, "path": f"(deleted {scope})"}
     return element_info(element)

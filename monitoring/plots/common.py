@@ -29,11 +29,18 @@ class PlotNotFound(LookupError):
     """No such plot: an unknown kind or scope, or a missing element (a 404 at the edge)."""
 
 
+def with_parents(scope: str):
+    """The scope's rows with the parents their paths need (none for a production: an empty
+    ``select_related()`` would follow every relation, and Django deprecates it)."""
+    manager = MODELS[scope].objects
+    return manager.select_related(*PARENTS[scope]) if PARENTS[scope] else manager.all()
+
+
 def load_element(scope: str, pk: int) -> Model:
     """The element with every parent its path needs, in one query."""
     if scope not in MODELS:
         raise PlotNotFound(f"no scope {scope!r}")
-    element = MODELS[scope].objects.select_related(*PARENTS[scope]).filter(pk=pk).first()
+    element = with_parents(scope).filter(pk=pk).first()
     if element is None:
         raise PlotNotFound(f"no {scope} {pk}")
     return element

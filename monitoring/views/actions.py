@@ -87,6 +87,9 @@ def act(request, level: str, pk: int, action: str):
         context |= {"state": state(element), "preview": _preview(action, element, request)}
         context["back"] = back.url
         return render(request, "monitoring/confirm.html", context)
+    if request.POST.get("purge") == "on" and not request.user.is_superuser:
+        # Deleting data is for admins, as in the API.
+        raise PermissionDenied("purging RUNs needs the admin role")
     reason = request.POST.get("reason", "").strip()
     if not reason:
         messages.error(request, "Say why: the reason is kept in the element's history.")
