@@ -20,7 +20,7 @@ def elements_with_paths() -> GenericPrefetch:
             Step.objects.select_related("campaign__production"),
             Group.objects.select_related("step__campaign__production"),
             Workflow.objects.select_related("group__step__campaign__production"),
-            Job.objects.all(),
+            Job.objects.select_related("workflow__group__step__campaign__production"),
         ],
     )
 

@@ -48,10 +48,6 @@ def history_of(level: str, pk: int) -> str:
     return children("history", level=level, id=pk)
 
 
-def job_path(job: Job) -> str:
-    return f"{job.workflow.path}/{job.name}"
-
-
 def page_of(element: models.Model) -> str:
     """The shifter page showing the element (a job: its attempt's jobs table)."""
     if isinstance(element, Production):
@@ -62,7 +58,7 @@ def page_of(element: models.Model) -> str:
 
 
 def path_of(element: models.Model) -> str:
-    return job_path(element) if isinstance(element, Job) else element.path  # type: ignore[attr-defined]
+    return element.path  # type: ignore[attr-defined]
 
 
 @extend_schema_field(OpenApiTypes.URI)

@@ -96,6 +96,11 @@ class Job(Element):
     def __str__(self) -> str:
         return f"{self.workflow_id}/{self.name}"
 
+    @property
+    def path(self) -> str:
+        # Select the workflow's parents with the job (see admin.history.elements_with_paths).
+        return f"{self.workflow.path}/{self.name}"
+
 
 class TaskLabelCount(QuantumCounts):
     """Quanta counts of one task label in one workflow, as the WMS report gives them."""

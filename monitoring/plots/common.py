@@ -52,9 +52,7 @@ def scope_of(element: Model) -> str:
 
 def element_info(element: Model) -> dict:
     """``{"scope", "id", "path"}``: what a plot is about, for its title and its JSON twin."""
-    # Jobs have no path of their own.
-    path = f"{element.workflow.path}/{element.name}" if isinstance(element, Job) else element.path
-    return {"scope": scope_of(element), "id": element.pk, "path": path}
+    return {"scope": scope_of(element), "id": element.pk, "path": element.path}
 
 
 def current_attempts(element: Step | Campaign) -> QuerySet[Workflow]:
