@@ -48,7 +48,7 @@ class Workflow(Element, QuantumCounts, SpecFields):
     )
 
     class Meta:
-        ordering = ["group", "attempt"]
+        ordering = ["group_id", "attempt"]
         constraints = [
             models.UniqueConstraint(fields=["group", "attempt"], name="workflow_unique_attempt"),
             models.CheckConstraint(
@@ -86,7 +86,7 @@ class Job(Element):
     max_rss_mb = models.FloatField(null=True, blank=True, help_text="Peak memory, MB.")
 
     class Meta:
-        ordering = ["workflow", "name"]
+        ordering = ["workflow_id", "name"]
         constraints = [models.UniqueConstraint(fields=["workflow", "name"], name="job_unique_name")]
         indexes = [
             models.Index(fields=["workflow", "status"], name="job_status"),
@@ -109,7 +109,7 @@ class TaskLabelCount(QuantumCounts):
     task_label = models.CharField(max_length=200)
 
     class Meta:
-        ordering = ["workflow", "task_label"]
+        ordering = ["workflow_id", "task_label"]
         constraints = [
             models.UniqueConstraint(fields=["workflow", "task_label"], name="tasklabel_unique")
         ]
@@ -133,8 +133,9 @@ class FailedQuantum(models.Model):
     action = models.CharField(max_length=20, blank=True, help_text="retry/review/fail")
 
     class Meta:
-        ordering = ["workflow", "task_label", "id"]
-        indexes = [models.Index(fields=["workflow", "task_label"], name="failedquantum_task")]
+        ordering = ["workflow_id", "task_label", "id"]
+        # With the id, the index gives the default order whole (no sort over a million rows).
+        indexes = [models.Index(fields=["workflow", "task_label", "id"], name="failedquantum_task")]
 
     def __str__(self) -> str:
         return f"{self.workflow_id}/{self.task_label} {self.data_id}"

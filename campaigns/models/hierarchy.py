@@ -133,7 +133,7 @@ class Step(Element, QuantumCounts, SpecFields):
     )
 
     class Meta:
-        ordering = ["campaign", "order"]
+        ordering = ["campaign_id", "order"]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "name"], name="step_unique_name"),
             models.UniqueConstraint(fields=["campaign", "order"], name="step_unique_order"),
@@ -169,7 +169,7 @@ class Group(Element, QuantumCounts, SpecFields):
     inputs_built_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["step", "name"]
+        ordering = ["step_id", "name"]
         constraints = [models.UniqueConstraint(fields=["step", "name"], name="group_unique_name")]
         indexes = [
             models.Index(fields=["step", "status"], name="group_status"),

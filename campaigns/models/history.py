@@ -28,7 +28,11 @@ class StatusChange(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [
-            models.Index(fields=["content_type", "object_id", "at"], name="statuschange_element")
+            models.Index(fields=["content_type", "object_id", "at"], name="statuschange_element"),
+            # The newest changes first, of every element or of one level, without sorting the
+            # whole history (millions of rows): the API's history list and its level filter.
+            models.Index(fields=["at", "id"], name="statuschange_at"),
+            models.Index(fields=["content_type", "at", "id"], name="statuschange_level_at"),
         ]
 
     def __str__(self) -> str:

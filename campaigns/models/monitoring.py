@@ -43,7 +43,7 @@ class DataProduct(models.Model):
     recorded_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["workflow", "dataset_type"]
+        ordering = ["workflow_id", "dataset_type"]
         constraints = [
             models.UniqueConstraint(
                 fields=["workflow", "dataset_type"], name="dataproduct_unique_type"

@@ -15,8 +15,11 @@ EXPORT_FORMATS = ("csv", "json")
 PARTIAL_HEADER = "X-CM-Partial"  # sent by cm.js when it refreshes a table in place
 
 
-def configure(request: HttpRequest, table, per_page: int = 50) -> None:
-    RequestConfig(request, paginate={"per_page": per_page}).configure(table)
+def configure(request: HttpRequest, table, per_page: int | None = 50) -> None:
+    """Sort the table as the request asks; paginate it, unless ``per_page`` is None (a short
+    table, such as a campaign's steps, then costs no count query)."""
+    paginate = {"per_page": per_page} if per_page else False
+    RequestConfig(request, paginate=paginate).configure(table)
 
 
 def exporting(request: HttpRequest) -> bool:
@@ -25,7 +28,8 @@ def exporting(request: HttpRequest) -> bool:
 
 def row_ids(request: HttpRequest, table) -> list[int]:
     """The ids whose lookups the view fills: the page's rows, or every row for an export."""
-    rows = table.data if exporting(request) else (row.record for row in table.page.object_list)
+    paged = hasattr(table, "page") and not exporting(request)
+    rows = (row.record for row in table.page.object_list) if paged else table.data
     return [record.pk for record in rows]
 
 

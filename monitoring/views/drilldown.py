@@ -54,7 +54,7 @@ def campaign(request, pk: int):
         Campaign.objects.select_related("production__campaign_type"), pk=pk
     )
     table = StepTable(queries.steps_of(campaign))
-    configure(request, table)
+    configure(request, table, per_page=None)  # a pipeline has tens of subsets at most
     ids = row_ids(request, table)
     table.counts = queries.by_status(Group, "step", ids)
     table.data_ids = queries.data_ids("step", ids)
