@@ -72,6 +72,7 @@ def targets() -> dict[str, int]:
         "alarmed_group": alarmed["group"] if alarmed else group.pk,
         "alarm": alarm.pk if alarm else None,
         "jobs": Job.objects.count(),
+        "last_job": Job.objects.order_by("-pk").values_list("pk", flat=True).first() or 0,
     }
 
 
@@ -95,13 +96,16 @@ def pages(t: dict) -> dict[str, str]:
 
 
 def api_lists(t: dict) -> dict[str, str]:
+    from campaigns.api.pagination import MAX_OFFSET
     from campaigns.api.views import VIEWSETS
 
     urls = {f"api_{prefix}": f"/api/v1/{prefix}/" for prefix, _, _ in VIEWSETS}
     urls |= {
         "api_groups_of_step": f"/api/v1/groups/?step={t['step']}",
         "api_jobs_of_workflow": f"/api/v1/jobs/?workflow={t['workflow']}",
-        "api_jobs_last_page": f"/api/v1/jobs/?offset={max(0, t['jobs'] - 50)}",
+        # The deepest page an offset reaches, and the last page of a walk in id order.
+        "api_jobs_deepest_offset": f"/api/v1/jobs/?offset={min(MAX_OFFSET, t['jobs'])}",
+        "api_jobs_walk_last_page": f"/api/v1/jobs/?after={max(0, t['last_job'] - 50)}",
         "api_failed_quanta_of_workflow": f"/api/v1/failed-quanta/?workflow={t['failing']}",
         "api_table_campaigns": "/api/v1/tables/campaigns/",
         "api_table_steps": f"/api/v1/tables/steps/?campaign={t['campaign']}",

@@ -252,17 +252,21 @@ class Api:
 
     def pages(self, path: str, params: Params = (), limit: int = 0) -> Iterator[dict]:
         """Every row of a paged list (at most ``limit`` if not 0), following ``next``; the
-        list's ``count`` is in ``self.last_count`` once the first page is read."""
-        params = [(k, v) for k, v in params if k not in ("limit", "offset")]
+        list's ``count`` is in ``self.last_count`` once the first page is read (None when the
+        server did not count: more than 10,000 rows). Every row (``limit`` 0) of a list in its
+        default order is walked in id order (``?after=``), which stays fast at any depth."""
+        query = [(k, v) for k, v in params if k not in ("limit", "offset", "after")]
         self.last_count = None
         size = PAGE if not limit else min(limit, PAGE)
-        offset, seen = 0, 0
+        walk = not limit and not any(k in ("ordering", "sort") for k, _ in query)
+        query = [*query, ("limit", size), *([("after", 0)] if walk else [])]
+        seen, first = 0, True
         while True:
-            page = self.get(path, [*params, ("limit", size), ("offset", offset)])
+            page = self.get(path, query)
             if not isinstance(page, dict) or "results" not in page:
                 raise ClientError(f"{self.url(path)} is not a paged list", SERVER)
-            if self.last_count is None and isinstance(page.get("count"), int):
-                self.last_count = page["count"]
+            if first:
+                self.last_count, first = page.get("count"), False
             for row in page["results"]:
                 yield row
                 seen += 1
@@ -270,9 +274,9 @@ class Api:
                     return
             if not page.get("next") or not page["results"]:
                 return
-            # The server's next link says where the following page starts.
-            query = urllib.parse.parse_qs(urllib.parse.urlsplit(page["next"]).query)
-            offset = int(query.get("offset", [offset + len(page["results"])])[0])
+            # The server's next link says where the following page starts (an offset, or
+            # the last id seen on a walk).
+            query = urllib.parse.parse_qsl(urllib.parse.urlsplit(page["next"]).query)
 
 
 def _reason(error: BaseException) -> str:
@@ -657,6 +661,8 @@ def cmd_list(api: Api, args: argparse.Namespace, out: Output) -> int:
         out.note(f"no {level} match")
     if isinstance(total, int) and total > len(rows):
         out.note(f"{len(rows)} of {total} {level} shown: --limit N for more (0: all)")
+    elif total is None and args.limit and len(rows) >= args.limit:
+        out.note(f"{len(rows)} of more than 10,000 {level} shown: --limit N for more (0: all)")
     return OK
 
 
@@ -687,7 +693,8 @@ def cmd_show(api: Api, args: argparse.Namespace, out: Output) -> int:
             if "open" in found:
                 statuses = f"{found['open']} open"
             extra = f"  ({statuses})" if statuses else ""
-            out.line(f"  {name.ljust(width)}  {found['count']}{extra}")
+            count = "more than 10,000" if found["count"] is None else found["count"]
+            out.line(f"  {name.ljust(width)}  {count}{extra}")
     return OK
 
 

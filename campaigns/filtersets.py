@@ -42,6 +42,28 @@ class IdFilter(filters.NumberFilter):
         return None  # the form field's max_value says it
 
 
+class UtcDateTimeField(forms.DateTimeField):
+    """A time, as UTC: one without a zone means UTC (the pages' interval selector says so);
+    one with a zone is converted. A time that has no UTC value (the year 9999 with a zone
+    behind UTC) is invalid, and so is a zone the database refuses (PostgreSQL takes offsets up
+    to 15:59; ISO 8601 allows 23:59)."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("Out of range once converted to UTC.") from None
+
+
+class UtcDateTimeFilter(filters.DateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class StatusFilter(filters.MultipleChoiceFilter):
     def __init__(self, **kwargs):
         kwargs.setdefault("choices", Status.choices)
@@ -83,8 +105,8 @@ class CampaignFilter(filters.FilterSet):
     status = StatusFilter()
     production = filters.CharFilter(field_name="production__name", label="Production")
     production_id = IdFilter(field_name="production_id", label="Production id")
-    since = filters.DateTimeFilter(method="interval", label="Active since (UTC)")
-    until = filters.DateTimeFilter(method="interval", label="Active until (UTC)")
+    since = UtcDateTimeFilter(method="interval", label="Active since (UTC)")
+    until = UtcDateTimeFilter(method="interval", label="Active until (UTC)")
 
     class Meta:
         model = Campaign
@@ -96,14 +118,7 @@ class CampaignFilter(filters.FilterSet):
             return queryset
         self._interval_done = True
         data = self.form.cleaned_data
-        return _in_interval(queryset, _utc(data.get("since")), _utc(data.get("until")))
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # The selector's times carry no zone and mean UTC, whatever the server's time zone.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+        return _in_interval(queryset, data.get("since"), data.get("until"))
 
 
 class StepFilter(filters.FilterSet):

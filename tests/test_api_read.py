@@ -13,6 +13,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from campaigns.api.pagination import Pagination
 from campaigns.models import Alarm, CampaignType, FailedQuantum, StatusChange
 from campaigns.services import alarms
 from campaigns.states import Status
@@ -323,6 +324,14 @@ def test_bad_filter_values_are_a_bad_request_naming_the_parameter(api, world):
     assert response.status_code == 400 and "campaign_type" in response.json()
 
 
+def test_interval_times_are_taken_in_any_zone_and_refused_when_they_have_no_utc_value(api, world):
+    # PostgreSQL refuses offsets past 15:59, which ISO 8601 allows: converted to UTC first.
+    assert len(get(api, "/api/v1/campaigns/", until="9759-05-19T09:51:36-18:35")["results"]) == 1
+    assert get(api, "/api/v1/campaigns/", since="9759-05-19T09:51:36+18:35")["count"] == 1
+    response = api.get("/api/v1/campaigns/", {"until": "9999-12-31T23:00:00-05:00"})
+    assert response.status_code == 400 and list(response.json()) == ["until"]
+
+
 def test_ordering_on_a_few_fields(api, world):
     assert names(get(api, "/api/v1/groups/", ordering="-name")) == [
         "group002",
@@ -343,6 +352,49 @@ def test_lists_page_with_limit_and_offset(api, world):
     seen = [j["id"] for page in (first, second, third) for j in page["results"]]
     assert len(set(seen)) == 9
     assert len(get(api, "/api/v1/jobs/", limit=100_000)["results"]) == 9  # at most 1000
+
+
+def test_a_list_longer_than_the_count_limit_is_not_counted_but_still_pages(api, world, monkeypatch):
+    monkeypatch.setattr(Pagination, "count_limit", 5)
+    first = get(api, "/api/v1/jobs/", limit=4)
+    assert first["count"] is None and len(first["results"]) == 4 and first["next"]
+    filtered = get(api, "/api/v1/jobs/", workflow=world.failed_attempt.pk, limit=2)
+    assert filtered["count"] == 3  # narrowed by a filter, it is counted again
+    last = get(api, "/api/v1/jobs/", limit=4, offset=8)
+    assert last["count"] is None and last["next"] is None and len(last["results"]) == 1
+    response = api.get("/api/v1/tables/groups/", {"step": world.step.pk, "format": "csv"})
+    assert response["X-Total-Count"] == "3"
+
+
+def test_a_walk_in_id_order_reaches_every_row_whatever_its_depth(api, world):
+    seen, page = [], get(api, "/api/v1/jobs/", after=0, limit=4)
+    while True:
+        assert page["previous"] is None and page["count"] == 9
+        seen += [job["id"] for job in page["results"]]
+        if not page["next"]:
+            break
+        assert "after=" in page["next"] and "offset=" not in page["next"]
+        page = get(api, local(page["next"]))
+    assert seen == sorted(seen) and len(set(seen)) == 9
+    some = sorted(seen)[3]
+    assert [j["id"] for j in get(api, "/api/v1/jobs/", after=some)["results"]] == sorted(seen)[4:]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"offset": 50_001}, "offset"),
+        ({"after": "-1"}, "after"),
+        ({"after": "x"}, "after"),
+        ({"after": str(2**63)}, "after"),
+        ({"after": "0", "ordering": "-name"}, "after"),
+    ],
+)
+def test_paging_beyond_its_limits_is_a_400_that_says_what_to_do(api, world, params, field):
+    response = api.get("/api/v1/jobs/", params)
+    assert response.status_code == 400 and list(response.json()) == [field]
+    if field == "offset":
+        assert "?after=" in response.json()["offset"][0]
 
 
 # --- gen{X}Table ---------------------------------------------------------------------------
