@@ -25,7 +25,7 @@ def histories(rng: random.Random, production: Node, attempts: list[Attempt], wms
 
 def _attempt_history(rng: random.Random, a: Attempt, wms: str, now: int) -> None:
     final = a.status
-    a.move("launch_requested", a.created, f"launch of {path(a.group)}")
+    a.move("launch_requested", a.created, "launch requested")
     if final == "launch_requested":
         return
     a.move("prepared", a.created + 60, "submit config rendered and archived")

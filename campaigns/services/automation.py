@@ -42,9 +42,5 @@ def _accept_clean_successes() -> int:
 
 
 def _launch_ready() -> int:
-    groups = Group.objects.filter(
-        status=Status.READY, step__campaign__spec__auto_launch=True
-    ).select_related("step__campaign__production")
-    for group in groups:
-        launch.request_launch(group, user=None, reason="the campaign's auto_launch")
-    return len(groups)
+    groups = list(Group.objects.filter(status=Status.READY, step__campaign__spec__auto_launch=True))
+    return len(launch.request_launches(groups, user=None, reason="the campaign's auto_launch"))

@@ -13,6 +13,7 @@ from typing import Literal
 
 import yaml
 from django.conf import settings
+from django.db.models import Count
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from campaigns.errors import CampaignError
@@ -81,16 +82,20 @@ def retries_due(workflows: list[Workflow]) -> list[tuple[Workflow, Rule]]:
     ):
         actions.setdefault(workflow_id, set()).add(rule_name)
     by_name = {rule.name: rule for rule in rules()}
-    due = []
+    candidates = []
     for workflow in finished:
         names = actions.get(workflow.pk, set())
         matched = [by_name[n] for n in names if n in by_name]
         if not names or len(matched) < len(names) or any(r.action != "retry" for r in matched):
             continue
-        rule = min(matched, key=lambda r: r.max_retries)  # the strictest limit applies
-        done = Workflow.objects.filter(
-            group_id=workflow.group_id, auto_retry_rule=rule.name
-        ).count()
-        if done < rule.max_retries:
-            due.append((workflow, rule))
-    return due
+        candidates.append((workflow, min(matched, key=lambda r: r.max_retries)))  # strictest
+    # Automatic retries each group has had, per rule: one query for the whole pass.
+    done = {
+        (group, rule): n
+        for group, rule, n in Workflow.objects.filter(group__in={w.group_id for w, _ in candidates})
+        .exclude(auto_retry_rule="")
+        .values_list("group", "auto_retry_rule")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    return [(w, r) for w, r in candidates if done.get((w.group_id, r.name), 0) < r.max_retries]

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from campaigns.bulk import bulk_update
 from campaigns.butler import adapter, pipelines
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, DataProduct, Group, Step, Workflow
@@ -216,7 +217,7 @@ def _forget_lost_inputs(campaign: Campaign, repo: adapter.Repo) -> None:
     lost = [g for g in built if g.input_collection not in present]
     for group in lost:
         group.inputs_built_at = None
-    Group.objects.bulk_update(lost, ["inputs_built_at"])
+    bulk_update(lost, ["inputs_built_at"])
 
 
 def build_group_inputs(campaign: Campaign, repo: adapter.Repo) -> list[str]:
@@ -240,7 +241,7 @@ def build_group_inputs(campaign: Campaign, repo: adapter.Repo) -> list[str]:
             group.dataset_count = len(refs)
             group.inputs_built_at = timezone.now()
             built.append(group.input_collection)
-        Group.objects.bulk_update(pending, ["data_id_count", "dataset_count", "inputs_built_at"])
+        bulk_update(pending, ["data_id_count", "dataset_count", "inputs_built_at"])
     return built
 
 
@@ -252,21 +253,45 @@ def _step_inputs(campaign: Campaign, step: Step) -> list[str]:
 def record_run(workflow: Workflow) -> None:
     """The workflow's RUN collection now exists: put it at the head of its group's chain,
     and record what it holds (``record_products``)."""
-    campaign = workflow.group.step.campaign
-    repo = adapter.repo(campaign.butler_repo)
-    if not repo.existing([workflow.output_run]):
+    if not record_runs([workflow]):
         raise CampaignError(
             f"workflow {workflow.path}: RUN {workflow.output_run} is not in the butler"
         )
-    Workflow.objects.filter(pk=workflow.pk, run_registered_at__isnull=True).update(
-        run_registered_at=timezone.now()
-    )
-    sync(campaign)
-    try:
-        record_products(workflow, repo)
-    except adapter.ButlerError:
-        # The RUN is chained either way; without its counts a page only shows less.
-        log.warning("workflow %s: its data products were not recorded", workflow, exc_info=True)
+
+
+def record_runs(workflows: Iterable[Workflow]) -> list[Workflow]:
+    """``record_run`` for many finished attempts (a poll pass finishes hundreds): one look
+    at each repository for their RUNs and one sync per campaign, rather than one of each per
+    workflow. Returns the workflows whose RUN was found and chained; the others are left
+    for the drift check (``cm butler check`` shows a missing RUN)."""
+    by_campaign: dict[int, list[Workflow]] = {}
+    for workflow in workflows:
+        by_campaign.setdefault(workflow.group.step.campaign_id, []).append(workflow)
+    done: list[Workflow] = []
+    for batch in by_campaign.values():
+        campaign = batch[0].group.step.campaign
+        try:
+            repo = adapter.repo(campaign.butler_repo)
+            present = repo.existing([w.output_run for w in batch])
+        except CampaignError as error:
+            log.warning("campaign %s: RUNs not chained: %s", campaign.path, error)
+            continue
+        found = [w for w in batch if w.output_run in present]
+        Workflow.objects.filter(
+            pk__in=[w.pk for w in found], run_registered_at__isnull=True
+        ).update(run_registered_at=timezone.now())
+        if found:
+            sync(campaign)
+        for workflow in found:
+            try:
+                record_products(workflow, repo)
+            except adapter.ButlerError:
+                # The RUN is chained either way; without its counts a page only shows less.
+                log.warning(
+                    "workflow %s: its data products were not recorded", workflow, exc_info=True
+                )
+        done += found
+    return done
 
 
 def record_products(workflow: Workflow, repo: adapter.Repo | None = None) -> list[DataProduct]:

@@ -13,11 +13,12 @@ import json
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 
 from campaigns.errors import CampaignError, ConcurrentChangeError
 from campaigns.models import Group, Workflow
 from campaigns.services import bps_config
-from campaigns.services.status import transition
+from campaigns.services.status import record_creation, transition
 from campaigns.specs.names import fill
 from campaigns.states import Status
 from campaigns.wms import get as get_wms
@@ -51,49 +52,79 @@ def request_launch(
     their RUNs), marks those attempts superseded, and may carry BPS overrides
     (memory, retries, clustering) for this attempt only.
     """
-    retry = group.status in RETRYABLE
+    return request_launches([group], user=user, reason=reason, overrides=overrides)[0]
+
+
+def request_launches(
+    groups: list[Group],
+    *,
+    user: User | None,
+    reason: str,
+    overrides: dict | None = None,
+    auto_retry_rule: str = "",
+) -> list[Workflow]:
+    """``request_launch`` for many groups at once, in one transaction and a constant number
+    of queries (the poll's automatic retries, a campaign's auto_launch, bulk actions);
+    returns the new attempts in the order of ``groups``. ``auto_retry_rule`` names the error
+    rule that asked for these retries (it counts them against its ``max_retries``)."""
+    groups = list({group.pk: group for group in groups}.values())  # each group once
+    if not groups:
+        return []
+    retrying = [g.pk for g in groups if g.status in RETRYABLE]
     with transaction.atomic():
-        earlier = list(group.workflows.exclude(status=Status.SUPERSEDED).order_by("attempt"))
-        transition(group, Status.LAUNCH_REQUESTED, user=user, reason=reason)
-        if retry:
-            superseded = [w for w in earlier if w.status in RETRYABLE]
+        transition(groups, Status.LAUNCH_REQUESTED, user=user, reason=reason)
+        if retrying:
+            superseded = list(
+                Workflow.objects.filter(group__in=retrying, status__in=RETRYABLE).only("status")
+            )
             transition(superseded, Status.SUPERSEDED, reason=f"retried: {reason}")
         try:
-            workflow = _new_attempt(group, overrides or {})
+            return _new_attempts(groups, overrides or {}, auto_retry_rule)
         except IntegrityError as error:
-            raise ConcurrentChangeError(f"{group.path} was launched by someone else") from error
-    return workflow
+            names = ", ".join(g.name for g in groups[:3])
+            raise ConcurrentChangeError(f"{names} was launched by someone else") from error
 
 
-def _new_attempt(group: Group, overrides: dict) -> Workflow:
-    attempt = (
-        group.workflows.order_by("-attempt").values_list("attempt", flat=True).first() or 0
-    ) + 1
-    campaign = group.step.campaign
-    run = fill(
-        campaign.collection_templates["workflow_run"],
-        {
-            "production": campaign.production.name,
-            "campaign": campaign.name,
-            "output_root": campaign.output_root,
-            "step": group.step.name,
-            "group": group.name,
-            "attempt": attempt,
-        },
+def _new_attempts(groups: list[Group], overrides: dict, rule: str) -> list[Workflow]:
+    ids = [g.pk for g in groups]
+    last = dict(
+        Workflow.objects.filter(group__in=ids)
+        .values_list("group")
+        .annotate(last=Max("attempt"))
+        .order_by()
     )
-    workflow = Workflow.objects.create(
-        group=group,
-        attempt=attempt,
-        wms=group.step.wms,
-        output_run=run,
-        overrides=overrides,
-        status=Status.LAUNCH_REQUESTED,
-        spec={"group": group.path, "bps_overrides": overrides},
-    )
-    from campaigns.services.status import record_creation
-
-    record_creation([workflow], reason=f"launch of {group.path}")
-    return workflow
+    placed = Group.objects.select_related("step__campaign__production").in_bulk(ids)
+    workflows = []
+    for group in groups:
+        group = placed[group.pk]
+        attempt = (last.get(group.pk) or 0) + 1
+        campaign = group.step.campaign
+        run = fill(
+            campaign.collection_templates["workflow_run"],
+            {
+                "production": campaign.production.name,
+                "campaign": campaign.name,
+                "output_root": campaign.output_root,
+                "step": group.step.name,
+                "group": group.name,
+                "attempt": attempt,
+            },
+        )
+        workflows.append(
+            Workflow(
+                group=group,
+                attempt=attempt,
+                wms=group.step.wms,
+                output_run=run,
+                overrides=overrides,
+                auto_retry_rule=rule,
+                status=Status.LAUNCH_REQUESTED,
+                spec={"group": group.path, "bps_overrides": overrides},
+            )
+        )
+    Workflow.objects.bulk_create(workflows)
+    record_creation(workflows, reason="launch requested")
+    return workflows
 
 
 def pending_launches() -> list[int]:

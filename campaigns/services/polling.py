@@ -9,7 +9,6 @@ back-off, and after ``ALARM_AFTER`` failures in a row an alarm is raised (one, k
 which clears when the WMS answers again.
 """
 
-import contextlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.bulk import bulk_update, insert
 from campaigns.errors import CampaignError
 from campaigns.models import (
     FailedQuantum,
@@ -29,7 +29,7 @@ from campaigns.models import (
     Workflow,
 )
 from campaigns.services import alarms, classify, collections, progress, rollup, wms_archive
-from campaigns.services.status import record_creation, transition
+from campaigns.services.status import transition, write_history
 from campaigns.states import Status
 from campaigns.wms import get as get_wms
 from campaigns.wms.base import RunReport, RunState, Submission
@@ -41,6 +41,26 @@ BACKOFF_START = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(minutes=30)
 
 
+# What a pass never reads of a workflow and its parents: large JSON and text, which would be
+# decoded ten thousand times a pass (a look at one of them costs a query, not an error).
+_UNREAD = [
+    "spec",
+    "overrides",
+    *(
+        f"{parent}__{name}"
+        for parent in ("group", "group__step", "group__step__campaign")
+        for name in ("spec", "data_query")
+    ),
+    "group__step__split",
+    "group__step__bps",
+    "group__step__campaign__input_collections",
+    "group__step__campaign__collection_templates",
+    "group__step__campaign__description",
+    "group__step__campaign__production__spec",
+    "group__step__campaign__production__description",
+]
+
+
 def poll(*, concurrency: int = 8, limit: int | None = None, now: datetime | None = None) -> PollRun:
     """One pass over the workflows due for a look."""
     now = now or timezone.now()
@@ -48,7 +68,8 @@ def poll(*, concurrency: int = 8, limit: int | None = None, now: datetime | None
     due = (
         Workflow.objects.filter(status__in=POLLED)
         .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
-        .select_related("group__step__campaign")
+        .select_related("group__step__campaign__production")  # paths, for the archive
+        .defer(*_UNREAD)
         .order_by("last_checked_at", "pk")
     )
     workflows = list(due[:limit] if limit else due)
@@ -93,14 +114,14 @@ def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> in
     done = [w for w in workflows if w.pk in reports]
     if not done:
         return 0
+    recovered = [w for w in done if w.poll_failures]
+    for workflow in done:
+        workflow.last_checked_at, workflow.poll_failures, workflow.next_check_at = now, 0, None
     with transaction.atomic():
-        _store_counts(done, reports)
-        _store_jobs(done, reports)
+        _store_counts(done, reports)  # with the look's time, in one update per pass
+        _store_jobs(done, reports, now)
         _store_failed_quanta(done, reports)
-        Workflow.objects.filter(pk__in=[w.pk for w in done]).update(
-            last_checked_at=now, poll_failures=0, next_check_at=None
-        )
-        alarms.clear_alarms([w for w in done if w.poll_failures], UNREACHABLE)
+        alarms.clear_alarms(recovered, UNREACHABLE)
         by_target: dict[Status, list[Workflow]] = defaultdict(list)
         for workflow in done:
             target = target_status(reports[workflow.pk])
@@ -109,7 +130,7 @@ def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> in
         for target, batch in by_target.items():
             transition(batch, target, reason=_why(target, reports[batch[0].pk]))
         changed = [w for batch in by_target.values() for w in batch]
-        rollup.rollup(Group.objects.filter(pk__in={w.group_id for w in done}))
+        rollup.rollup({w.group for w in done})
         progress.record_polled(done, now)  # the rolled-up counts, committed with them
     _register_runs(changed)
     _keep_files(changed, reports)
@@ -119,23 +140,35 @@ def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> in
 
 def _keep_files(changed: list[Workflow], reports: dict[int, RunReport]) -> None:
     """Finished attempts' logs and reports go to the PanDA archive."""
-    for workflow in changed:
-        if workflow.status not in (Status.RUNNING, Status.BLOCKED):
-            wms_archive.archive_files(workflow, reports[workflow.pk].files)
+    wms_archive.archive_files(
+        {
+            w: reports[w.pk].files
+            for w in changed
+            if w.status not in (Status.RUNNING, Status.BLOCKED)
+        }
+    )
 
 
 def _retry_automatically(changed: list[Workflow]) -> None:
-    """Relaunch attempts whose failures a retry rule covers; cm is the actor in the history."""
+    """Relaunch attempts whose failures a retry rule covers; cm is the actor in the history.
+    One batch per rule, whatever the number of groups."""
     from campaigns.services import launch
 
+    by_rule: dict = defaultdict(list)
     for workflow, rule in classify.retries_due(changed):
-        group = Group.objects.get(pk=workflow.group_id)
-        if group.status not in launch.RETRYABLE:
-            continue
-        retry = launch.request_launch(
-            group, user=None, reason=f"automatic retry: error rule {rule.name} ({rule.flavor})"
+        by_rule[rule].append(workflow.group_id)
+    for rule, group_ids in by_rule.items():
+        groups = list(
+            Group.objects.filter(pk__in=group_ids, status__in=launch.RETRYABLE).only(
+                "status", "name"
+            )
         )
-        Workflow.objects.filter(pk=retry.pk).update(auto_retry_rule=rule.name)
+        launch.request_launches(
+            groups,
+            user=None,
+            reason=f"automatic retry: error rule {rule.name} ({rule.flavor})",
+            auto_retry_rule=rule.name,
+        )
 
 
 def _why(target: Status, report: RunReport) -> str:
@@ -147,23 +180,18 @@ def _why(target: Status, report: RunReport) -> str:
 
 
 def _store_counts(done: list[Workflow], reports: dict[int, RunReport]) -> None:
-    rows = [
-        TaskLabelCount(
-            workflow=w,
-            task_label=t.label,
-            quanta_expected=t.expected,
-            quanta_succeeded=t.succeeded,
-            quanta_failed=t.failed,
-            quanta_running=t.running,
-            quanta_pending=t.pending,
-            quanta_held=t.held,
-        )
-        for w in done
-        for t in reports[w.pk].tasks
-    ]
+    """Each task label's counts (an upsert that rewrites only what changed) and their sums on
+    the workflow."""
     fields = list(QuantumCounts.COUNT_FIELDS)
-    TaskLabelCount.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["workflow", "task_label"], update_fields=fields
+    insert(
+        TaskLabelCount,
+        ["workflow_id", "task_label", *fields],
+        [
+            (w.pk, t.label, t.expected, t.succeeded, t.failed, t.running, t.pending, t.held)
+            for w in done
+            for t in reports[w.pk].tasks
+        ],
+        unique=["workflow", "task_label"],
     )
     for w in done:
         tasks = reports[w.pk].tasks
@@ -173,7 +201,7 @@ def _store_counts(done: list[Workflow], reports: dict[int, RunReport]) -> None:
         w.quanta_running = sum(t.running for t in tasks)
         w.quanta_pending = sum(t.pending for t in tasks)
         w.quanta_held = sum(t.held for t in tasks)
-    Workflow.objects.bulk_update(done, fields)
+    bulk_update(done, [*fields, "last_checked_at", "poll_failures", "next_check_at"])
 
 
 # A WMS job's state in cm's vocabulary (jobs move through the same table as every level).
@@ -191,26 +219,48 @@ JOB_STATUS = {
 JOB_FIELDS = ["wms_job_id", "task_labels", "attempts", "error", "wall_seconds", "max_rss_mb"]
 
 
-def _store_jobs(done: list[Workflow], reports: dict[int, RunReport]) -> None:
-    """New jobs are created; known ones get their latest attempts, error and status."""
-    known = {(j.workflow_id, j.name): j for j in Job.objects.filter(workflow__in=done)}
-    new, seen, targets = [], [], {}
+def _store_jobs(done: list[Workflow], reports: dict[int, RunReport], now: datetime) -> None:
+    """New jobs are created; known ones get their latest attempts, error and status, written
+    only where they changed. Jobs are compared as plain values: a pass sees tens of
+    thousands of them, and most have not changed since the last look."""
+    known = {
+        (workflow_id, name): (pk, status, tuple(facts))
+        for workflow_id, name, pk, status, *facts in Job.objects.filter(
+            workflow__in=done
+        ).values_list("workflow_id", "name", "pk", "status", *JOB_FIELDS)
+    }
+    new, changed, moved, targets = [], [], [], {}
     for workflow in done:
         for report in reports[workflow.pk].jobs:
-            job = known.get((workflow.pk, report.name))
-            if job is None:
-                job = Job(workflow=workflow, name=report.name, status=JOB_STATUS[report.state])
-                new.append(job)
-            else:
-                seen.append(job)
-                targets[job.pk] = JOB_STATUS[report.state]
-            job.wms_job_id, job.task_labels = report.wms_job_id, report.task_labels
-            job.attempts, job.error = report.attempts, report.error
-            job.wall_seconds, job.max_rss_mb = report.wall_seconds, report.max_rss_mb
-    Job.objects.bulk_create(new, batch_size=1000)
-    record_creation(new, reason="reported by the WMS")
-    Job.objects.bulk_update(seen, JOB_FIELDS, batch_size=1000)
-    rollup.move_where_legal(seen, targets, "the WMS reports it")
+            facts = (
+                report.wms_job_id,
+                report.task_labels,
+                report.attempts,
+                report.error,
+                report.wall_seconds,
+                report.max_rss_mb,
+            )
+            status = JOB_STATUS[report.state]
+            seen = known.get((workflow.pk, report.name))
+            if seen is None:
+                new.append((workflow.pk, report.name, status, now, *facts))
+                continue
+            pk, was, before = seen
+            if facts != before:
+                changed.append(Job(pk=pk, **dict(zip(JOB_FIELDS, facts, strict=True))))
+            if status != was:
+                moved.append(Job(pk=pk, status=was))
+                targets[pk] = status
+    ids = insert(
+        Job, ["workflow_id", "name", "status", "status_since", *JOB_FIELDS], new, returning=True
+    )
+    write_history(
+        Job,
+        [(pk, "", row[2], now) for pk, row in zip(ids, new, strict=True)],
+        reason="reported by the WMS",
+    )
+    bulk_update(changed, JOB_FIELDS)
+    rollup.move_where_legal(moved, targets, "the WMS reports it")
 
 
 def _store_failed_quanta(done: list[Workflow], reports: dict[int, RunReport]) -> None:
@@ -232,15 +282,13 @@ def _store_failed_quanta(done: list[Workflow], reports: dict[int, RunReport]) ->
 
 
 def _register_runs(changed: list[Workflow]) -> None:
-    """Finished attempts' RUNs join their group's chain (the butler side; after the commit)."""
-    for workflow in changed:
-        if (
-            workflow.status in (Status.SUCCEEDED, Status.REVIEWABLE)
-            and not workflow.run_registered_at
-        ):
-            # No RUN (nothing ran): nothing to chain, and the drift check shows it.
-            with contextlib.suppress(CampaignError):
-                collections.record_run(workflow)
+    """Finished attempts' RUNs join their group's chain (the butler side; after the commit).
+    An attempt with no RUN (nothing ran) is left alone: the drift check shows it."""
+    collections.record_runs(
+        w
+        for w in changed
+        if w.status in (Status.SUCCEEDED, Status.REVIEWABLE) and not w.run_registered_at
+    )
 
 
 def _back_off(failed: list[Workflow], why: dict[int, str], now) -> None:
@@ -249,7 +297,7 @@ def _back_off(failed: list[Workflow], why: dict[int, str], now) -> None:
         delay = min(BACKOFF_START * 2 ** (workflow.poll_failures - 1), BACKOFF_MAX)
         workflow.next_check_at = now + delay
         workflow.last_checked_at = now
-    Workflow.objects.bulk_update(failed, ["poll_failures", "next_check_at", "last_checked_at"])
+    bulk_update(failed, ["poll_failures", "next_check_at", "last_checked_at"])
     for workflow in failed:
         if workflow.poll_failures >= ALARM_AFTER:
             alarms.raise_alarm(

@@ -3,7 +3,7 @@
 A sample is written only when an element's counts differ from its latest sample (or, for an
 element never sampled, once any count is nonzero), so a step's history is a row per change,
 not a row per poll. ``record`` costs three queries per call (current counts, latest samples,
-an insert per thousand new samples) whatever the number of elements; the poll calls it once
+one insert) whatever the number of elements; the poll calls it once
 per level, inside its transaction, after the rollup.
 """
 
@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db.models import OuterRef, Subquery
 
+from campaigns.bulk import insert
 from campaigns.models import Campaign, Group, ProgressSample, QuantumCounts, Step, Workflow
 
 Scope = ProgressSample.Scope
@@ -23,7 +24,6 @@ SCOPES: dict[type[Sampled], str] = {
     Group: Scope.GROUP,
     Workflow: Scope.WORKFLOW,
 }
-INSERT_BATCH = 1000
 
 
 def record(model: type[Sampled], ids: Iterable[int], now: datetime) -> int:
@@ -33,11 +33,11 @@ def record(model: type[Sampled], ids: Iterable[int], now: datetime) -> int:
     current = model.objects.filter(pk__in=ids).order_by().values_list("pk", *COUNTS)
     latest = _latest(model, scope, ids)
     rows = [
-        ProgressSample(scope=scope, object_id=pk, at=now, **dict(zip(COUNTS, counts, strict=True)))
+        (scope, pk, now, *counts)
         for pk, *counts in current
         if tuple(counts) != latest.get(pk, (0,) * len(COUNTS))
     ]
-    ProgressSample.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+    insert(ProgressSample, ["scope", "object_id", "at", *COUNTS], rows)
     return len(rows)
 
 

@@ -10,6 +10,7 @@ from django.db import models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from campaigns.bulk import insert
 from campaigns.errors import ConcurrentChangeError, TransitionError
 from campaigns.models import Element, StatusChange
 from campaigns.states import Status, allowed_moves
@@ -66,20 +67,30 @@ def transition(
 def record_creation(elements: Iterable[Element], *, reason: str, user: User | None = None) -> None:
     """Write the first history row of newly created elements (from nothing to their status)."""
     batch = list(elements)
-    if not batch:
-        return
-    content_type = ContentType.objects.get_for_model(type(batch[0]))
-    StatusChange.objects.bulk_create(
-        StatusChange(
-            content_type=content_type,
-            object_id=element.pk,
-            from_status="",
-            to_status=element.status,
-            at=element.status_since,
-            user=user,
+    if batch:
+        write_history(
+            type(batch[0]),
+            [(e.pk, "", e.status, e.status_since) for e in batch],
             reason=reason,
+            user=user,
         )
-        for element in batch
+
+
+def write_history(
+    model: type[Element],
+    changes: Iterable[tuple[int, str, str, datetime]],
+    *,
+    reason: str,
+    user: User | None = None,
+) -> None:
+    """History rows ``(element id, from status, to status, at)`` of ``model``'s elements, in
+    one insert whatever their number (the poll writes tens of thousands at a time)."""
+    content_type = ContentType.objects.get_for_model(model).pk
+    who, why = user.pk if user is not None else None, reason[:500]
+    insert(
+        StatusChange,
+        ["content_type_id", "object_id", "from_status", "to_status", "at", "user_id", "reason"],
+        [(content_type, pk, old, new, at, who, why) for pk, old, new, at in changes],
     )
 
 
@@ -137,16 +148,5 @@ def _apply(model: type[Element], batch: list[Element], target: Status, reason: s
 
 
 def _record(model, batch, target, reason, user, now) -> None:
-    content_type = ContentType.objects.get_for_model(model)
-    StatusChange.objects.bulk_create(
-        StatusChange(
-            content_type=content_type,
-            object_id=element.pk,
-            from_status=element.status,
-            to_status=target,
-            at=now,
-            user=user,
-            reason=reason[:500],
-        )
-        for element in batch
-    )
+    changes = [(element.pk, element.status, target, now) for element in batch]
+    write_history(model, changes, reason=reason, user=user)

@@ -16,6 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.bulk import bulk_update
 from campaigns.models import Alarm, Group, Workflow
 
 from .metrics import Measurement, Row, Snapshot, take_snapshot
@@ -136,7 +137,7 @@ def _write(verdicts: list[Verdict], version: str, now: datetime) -> dict[str, in
     with transaction.atomic():
         # Conflicts are ignored: a concurrent pass (`cm alarms evaluate`) opened the same one.
         Alarm.objects.bulk_create([a for _, a in new], ignore_conflicts=True)
-        Alarm.objects.bulk_update([a for _, a in changed], [*REFRESHED, "details", "updated_at"])
+        bulk_update([a for _, a in changed], [*REFRESHED, "details", "updated_at"])
         gone = [a.pk for a in still_open.values()]
         cleared = Alarm.objects.filter(pk__in=gone, cleared_at__isnull=True).update(cleared_at=now)
     return {"raised": len(new), "refreshed": len(changed), "cleared": cleared}
