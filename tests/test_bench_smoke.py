@@ -87,7 +87,9 @@ def test_generated_rows_are_what_cm_would_have_written(tiny):
 
     before = snapshot()
     with transaction.atomic():
-        rollup.rollup(Group.objects.all())  # cm's own rollup finds nothing to change
+        rollup.rollup(
+            Group.objects.values_list("pk", flat=True)
+        )  # cm's own rollup finds nothing to change
         assert snapshot() == before
         transaction.set_rollback(True)
 

@@ -30,7 +30,7 @@ def record(model: type[Sampled], ids: Iterable[int], now: datetime) -> int:
     """Sample the ``model`` rows with these ids whose counts changed; returns how many."""
     ids = list(ids)
     scope = SCOPES[model]
-    current = model.objects.filter(pk__in=ids).order_by().values_list("pk", *COUNTS)
+    current = model.objects.filter(pk__any=ids).order_by().values_list("pk", *COUNTS)
     latest = _latest(model, scope, ids)
     rows = [
         (scope, pk, now, *counts)
@@ -51,7 +51,7 @@ def _latest(model: type[Sampled], scope: str, ids: list[int]) -> dict[int, tuple
         "-at", "-pk"
     )
     newest_ids = (
-        model.objects.filter(pk__in=ids)
+        model.objects.filter(pk__any=ids)
         .order_by()  # no join for the models' default ordering
         .annotate(sample=Subquery(newest.values("pk")[:1]))
         .values("sample")
@@ -62,19 +62,11 @@ def _latest(model: type[Sampled], scope: str, ids: list[int]) -> dict[int, tuple
     return {object_id: tuple(counts) for object_id, *counts in rows}
 
 
-def record_polled(workflows: Iterable[Workflow], now: datetime) -> int:
-    """Sample the polled workflows and their groups, steps and campaigns (after the rollup).
-
-    The workflows must come with ``group__step`` loaded (the poll selects them so), or each
-    would cost a query here.
-    """
-    workflows = list(workflows)
-    groups = {w.group for w in workflows}
-    return (
-        record(Workflow, [w.pk for w in workflows], now)
-        + record(Group, [g.pk for g in groups], now)
-        + record(Step, {g.step_id for g in groups}, now)
-        + record(Campaign, {g.step.campaign_id for g in groups}, now)
+def record_polled(workflow_ids: list[int], rolled: dict[type, set[int]], now: datetime) -> int:
+    """Sample the polled workflows and the groups, steps and campaigns the rollup went
+    through (``rollup.rollup``'s answer), after the rollup."""
+    return record(Workflow, workflow_ids, now) + sum(
+        record(model, rolled[model], now) for model in (Group, Step, Campaign)
     )
 
 

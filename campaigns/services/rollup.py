@@ -9,7 +9,8 @@ queries per level.
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db.models import Sum
+from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from campaigns.bulk import bulk_update
 from campaigns.models import Campaign, Group, Production, QuantumCounts, Step, Workflow
@@ -42,29 +43,24 @@ def derived_status(children: Iterable[str]) -> Status | None:
 
 def rollup_groups(ids: set[int]) -> set[int]:
     """Groups follow their current (newest, not superseded) attempt; counts are its counts.
-    Returns the groups' steps."""
-    current: dict[int, Workflow] = {}
-    for workflow in (
-        Workflow.objects.filter(group__in=ids)
+    Done in the database, three statements whatever the number of groups (the poll rolls up
+    ten thousand at a time); returns the groups' steps."""
+    groups = Group.objects.filter(pk__any=ids)
+    current = (
+        Workflow.objects.filter(group=OuterRef("pk"))
         .exclude(status=Status.SUPERSEDED)
-        .order_by("group_id", "attempt")
-        .only("group_id", "status", *COUNTS)
-    ):
-        current[workflow.group_id] = workflow  # the newest wins
-    rows = list(Group.objects.filter(pk__in=ids).only("step_id", "status", *COUNTS))
-    for group in rows:
-        attempt = current.get(group.pk)
-        for name in COUNTS:
-            setattr(group, name, getattr(attempt, name) if attempt else 0)
-    bulk_update(rows, COUNTS)
-    move_where_legal(rows, {g.pk: _follow(current.get(g.pk)) for g in rows}, "its current attempt")
-    return {g.step_id for g in rows}
-
-
-def _follow(workflow: Workflow | None) -> Status | None:
-    if workflow is None or workflow.status in (Status.WAITING, Status.READY):
-        return None
-    return Status(workflow.status)
+        .order_by("-attempt")
+    )
+    groups.update(**{name: Coalesce(Subquery(current.values(name)[:1]), 0) for name in COUNTS})
+    moving = list(
+        groups.annotate(follow=Subquery(current.values("status")[:1]))
+        .exclude(follow__isnull=True)
+        .exclude(follow__in=[Status.WAITING, Status.READY])
+        .exclude(status=F("follow"))
+        .only("status")
+    )
+    move_where_legal(moving, {g.pk: Status(g.follow) for g in moving}, "its current attempt")
+    return set(groups.values_list("step_id", flat=True).distinct().order_by())
 
 
 def rollup_parents(model, child_model, parent_field: str, ids: set[int], up: str = "") -> set:
@@ -90,13 +86,15 @@ def rollup_parents(model, child_model, parent_field: str, ids: set[int], up: str
     return {getattr(row, up) for row in rows} if up else set()
 
 
-def rollup(groups: Iterable[Group]) -> None:
-    """Roll up from these groups to their steps, campaigns and productions: two or three
-    queries per level whatever the number of groups."""
-    steps = rollup_groups({g.pk for g in groups})
+def rollup(group_ids: Iterable[int]) -> dict[type, set[int]]:
+    """Roll up from these groups to their steps, campaigns and productions, in a few queries
+    per level whatever the number of groups; returns the ids it went through, per level."""
+    groups = set(group_ids)
+    steps = rollup_groups(groups)
     campaigns = rollup_parents(Step, Group, "step_id", steps, up="campaign_id")
     productions = rollup_parents(Campaign, Step, "campaign_id", campaigns, up="production_id")
     rollup_parents(Production, Campaign, "production_id", productions)
+    return {Group: groups, Step: steps, Campaign: campaigns, Production: productions}
 
 
 def move_where_legal(rows, targets: dict, source: str) -> None:
