@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from lsst.ctrl.bps import BpsConfig
 
 from campaigns import wms as wms_registry
 from campaigns.models import Job, Workflow
@@ -191,6 +192,24 @@ def test_report_maps_the_idds_status(panda, fake_panda, status, tasks, state, is
     assert f"is {status}" in report.message
 
 
+@pytest.mark.parametrize(("status", "tasks"), [v[:2] for v in STATES.values()], ids=STATES)
+def test_one_look_counts_as_panda_service_report_does(panda, fake_panda, status, tasks):
+    # cm reads the task rows once and counts them itself; PanDAService.report would fetch the
+    # same rows a second time to count them. The two must agree on every state.
+    from campaigns.wms import panda_client
+    from campaigns.wms.panda import _look
+
+    submission = submitted(fake_panda)
+    request = int(submission.wms_id)
+    fake_panda.set_state(request, status, **tasks)
+    with panda_client.CLIENT.using(panda.env, 10):  # pandaclient reads it at import
+        from lsst.ctrl.bps.panda import PanDAService
+
+        _, summary, _ = _look(request)
+        reports, _ = PanDAService(BpsConfig({})).report(wms_workflow_id=request)
+    assert summary == reports[0].job_summary
+
+
 def test_subfinished_names_what_failed(panda, fake_panda):
     submission = submitted(fake_panda)
     fake_panda.set_state(int(submission.wms_id), "SubFinished", **STATES["subfinished"][1])
@@ -285,7 +304,7 @@ def test_each_instance_talks_to_its_own_server(panda, fake_panda, tmp_path):
         fake_panda.set_state(int(here.wms_id), "Finished")
         assert elsewhere.report(there).state == RunState.PENDING
         assert panda.report(here).state == RunState.SUCCEEDED
-        assert other.commands() == ["get_requests", "get_requests"]
+        assert other.commands() == ["get_requests"]  # one look-up per report
     finally:
         other.stop()
 

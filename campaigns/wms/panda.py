@@ -21,9 +21,10 @@ anything else (New, Transforming,   PENDING or   PENDING until some job has run,
 ToCancel, Resuming, …)              RUNNING
 ==================================  ===========  ============================================
 
-**Counts** per pipeline task label come from ``PanDAService.report``'s job summary (a label's
-PanDA task chunks summed): ``expected`` all jobs, ``succeeded`` SUCCEEDED (iDDS's processed
-files), ``failed`` FAILED + PRUNED (failed, and missing: will never produce output),
+**Counts** per pipeline task label come from the request's task rows, counted as
+``PanDAService.report`` counts its job summary (``_job_summary``: one look-up instead of the
+two that calling it too would make): ``expected`` all jobs, ``succeeded`` SUCCEEDED (iDDS's
+processed files), ``failed`` FAILED + PRUNED (failed, and missing: will never produce output),
 ``running`` RUNNING, ``held`` HELD, ``pending`` the rest. They count PanDA jobs, which are
 quanta with BPS's default single-quantum clustering. The BPS jobs ``pipetaskInit`` and
 ``finalJob`` are not pipeline tasks: they are reported as ``jobs``, and a failed pipetaskInit
@@ -247,8 +248,13 @@ def _service(config: Any) -> Any:
     return PanDAService(config if isinstance(config, BpsConfig) else BpsConfig(config))
 
 
-def _look(request_id: int) -> tuple[str, Any, list[dict[str, Any]]]:
-    """The request's iDDS status and tasks (one look-up), and PanDAService's report (another)."""
+def _look(request_id: int) -> tuple[str, dict[str, dict[Any, int]], list[dict[str, Any]]]:
+    """The request's iDDS status, its job summary and its tasks, from one look-up.
+
+    ``PanDAService.report`` would make the same ``get_requests`` call a second time to build
+    the same summary: at ten thousand workflows a pass that is ten thousand more requests
+    to PanDA, each costing the client a new HTTPS connection. ``_job_summary`` counts as it
+    does (tests/test_wms_panda.py compares the two on every state)."""
     from lsst.ctrl.bps.panda.utils import get_idds_client
 
     service = _service({})
@@ -260,10 +266,55 @@ def _look(request_id: int) -> tuple[str, Any, list[dict[str, Any]]]:
     status = rows[0]["status"]["attributes"]["_name_"]
     if not isinstance(status, str):
         raise TypeError(f"unreadable request status {status!r}")
-    reports, message = service.report(wms_workflow_id=request_id)
-    if not reports:
-        raise RuntimeError(message or f"no report on request {request_id}")
-    return status, reports[0], rows
+    return status, _job_summary(rows), rows
+
+
+def _job_summary(rows: list[dict[str, Any]]) -> dict[str, dict[Any, int]]:
+    """``{task name: {WmsStates: jobs}}`` from iDDS's task rows, as ``PanDAService.report``
+    builds its ``job_summary``: per task status, which of its file counts are which state;
+    a label's tasks (chunks) summed."""
+    from lsst.ctrl.bps.panda.utils import aggregate_by_basename, extract_taskname
+    from lsst.ctrl.bps.wms_service import WmsStates
+
+    states = {
+        "Finished": [WmsStates.SUCCEEDED],
+        "SubFinished": [WmsStates.SUCCEEDED, WmsStates.FAILED, WmsStates.PRUNED],
+        "Transforming": [
+            WmsStates.RUNNING,
+            WmsStates.SUCCEEDED,
+            WmsStates.FAILED,
+            WmsStates.UNREADY,
+            WmsStates.PRUNED,
+        ],
+        "Failed": [WmsStates.FAILED, WmsStates.PRUNED],
+    }
+    files = {
+        WmsStates.SUCCEEDED: "output_processed_files",
+        WmsStates.RUNNING: "output_processing_files",
+        WmsStates.FAILED: "output_failed_files",
+        WmsStates.UNREADY: "input_new_files",
+        WmsStates.PRUNED: "output_missing_files",
+    }
+    try:
+        tasks = sorted(rows, key=lambda row: row["transform_workload_id"])
+    except (KeyError, TypeError):
+        tasks = sorted(rows, key=lambda row: row["transform_id"])
+    summary: dict[str, dict[Any, int]] = {}
+    for task in tasks:
+        if task.get("transform_id") is None:
+            continue  # a request row with no task yet (an outer join in iDDS)
+        mapped = states.get(task["transform_status"]["attributes"]["_name_"], [])
+        counts = {}
+        for state in WmsStates:
+            jobs = (task.get(files[state]) or 0) if state in mapped and state in files else 0
+            if state in mapped and state == WmsStates.RUNNING:
+                jobs += task.get("output_new_files", 0) - task.get("input_new_files", 0)
+            counts[state] = jobs
+        total = task.get("output_total_files", 0)
+        unready = WmsStates.UNREADY
+        counts[unready] = total - sum(n for state, n in counts.items() if state != unready)
+        summary[extract_taskname(task.get("transform_name", ""))] = counts
+    return aggregate_by_basename(summary, {}, "")[0]  # a label's chunks summed
 
 
 def _idds_result(answer: Any) -> Any:
@@ -307,9 +358,9 @@ def _request_id(submission: Submission) -> int:
 
 
 def _run_report(
-    request_id: int, status: str, summary: Any, panda_jobs: list[JobReport]
+    request_id: int, status: str, summary: dict[str, dict[Any, int]], panda_jobs: list[JobReport]
 ) -> RunReport:
-    counts = [_counts(_label(label), states) for label, states in summary.job_summary.items()]
+    counts = [_counts(_label(label), states) for label, states in summary.items()]
     tasks = [c for c in counts if c.label not in SPECIAL_JOBS]
     special = [c for c in counts if c.label in SPECIAL_JOBS]
     failures = [f"{c.label} {c.failed} of {c.expected} failed" for c in counts if c.failed]
