@@ -13,10 +13,9 @@ import json
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 
 from campaigns.errors import CampaignError, ConcurrentChangeError
-from campaigns.models import Group, Workflow
+from campaigns.models import Campaign, Group, Step, Workflow
 from campaigns.services import bps_config
 from campaigns.services.status import record_creation, transition
 from campaigns.specs.names import fill
@@ -70,34 +69,48 @@ def request_launches(
     groups = list({group.pk: group for group in groups}.values())  # each group once
     if not groups:
         return []
-    retrying = [g.pk for g in groups if g.status in RETRYABLE]
+    retrying = {g.pk for g in groups if g.status in RETRYABLE}
     with transaction.atomic():
         transition(groups, Status.LAUNCH_REQUESTED, user=user, reason=reason)
-        if retrying:
-            superseded = list(
-                Workflow.objects.filter(group__in=retrying, status__in=RETRYABLE).only("status")
+        earlier = list(
+            Workflow.objects.filter(group__any=[g.pk for g in groups]).only(
+                "group_id", "attempt", "status"
             )
-            transition(superseded, Status.SUPERSEDED, reason=f"retried: {reason}")
+        )
+        superseded = [w for w in earlier if w.group_id in retrying and w.status in RETRYABLE]
+        transition(superseded, Status.SUPERSEDED, reason=f"retried: {reason}")
+        last: dict[int, int] = {}
+        for workflow in earlier:
+            last[workflow.group_id] = max(last.get(workflow.group_id, 0), workflow.attempt)
         try:
-            return _new_attempts(groups, overrides or {}, auto_retry_rule)
+            return _new_attempts(_with_parents(groups), last, overrides or {}, auto_retry_rule)
         except IntegrityError as error:
             names = ", ".join(g.name for g in groups[:3])
             raise ConcurrentChangeError(f"{names} was launched by someone else") from error
 
 
-def _new_attempts(groups: list[Group], overrides: dict, rule: str) -> list[Workflow]:
-    ids = [g.pk for g in groups]
-    last = dict(
-        Workflow.objects.filter(group__in=ids)
-        .values_list("group")
-        .annotate(last=Max("attempt"))
-        .order_by()
-    )
-    placed = Group.objects.select_related("step__campaign__production").in_bulk(ids)
+def _with_parents(groups: list[Group]) -> list[Group]:
+    """The groups with their step, campaign and production loaded (the run name needs them):
+    as given when the caller selected them (a page, the API), else read in one query."""
+
+    def loaded(group: Group) -> bool:
+        return (
+            Group.step.is_cached(group)
+            and Step.campaign.is_cached(group.step)
+            and Campaign.production.is_cached(group.step.campaign)
+        )
+
+    missing = [g.pk for g in groups if not loaded(g)]
+    placed = Group.objects.select_related("step__campaign__production").in_bulk(missing)
+    return [placed.get(g.pk, g) for g in groups]
+
+
+def _new_attempts(
+    groups: list[Group], last: dict[int, int], overrides: dict, rule: str
+) -> list[Workflow]:
     workflows = []
     for group in groups:
-        group = placed[group.pk]
-        attempt = (last.get(group.pk) or 0) + 1
+        attempt = last.get(group.pk, 0) + 1
         campaign = group.step.campaign
         run = fill(
             campaign.collection_templates["workflow_run"],
