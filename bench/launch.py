@@ -367,7 +367,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="same-group rounds")
     parser.add_argument("--groups", type=int, default=5000)
     parser.add_argument("--server", choices=["gunicorn", "runserver"], default="gunicorn")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
+    # One process more than the 2 cores: a worker waiting on PostgreSQL leaves its core to
+    # another (measured: 2 x 4 threads 62 requests/s, 3 x 4 74-92, 4 x 2 57).
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per process")
     parser.add_argument(
         "--database-server",

@@ -5,16 +5,25 @@ so an export holds the same rows as the page without markup.
 """
 
 from datetime import datetime
+from functools import lru_cache
 
 import django_tables2 as tables
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
+from django.utils.translation import get_language
 
 from campaigns.states import STATE_INFO, Status
 
 
 def badge(status: str, text: str | None = None) -> str:
+    return _badge(status, text, get_language())
+
+
+@lru_cache(maxsize=256)
+def _badge(status: str, text: str | None, language: str | None) -> str:
+    # A status's badge is the same every time (its label is a lazy translation, costly to
+    # resolve in every cell of a table): made once per status, text and language.
     info = STATE_INFO[Status(status)]
     return format_html(
         '<span class="badge text-bg-{}" title="{}">{}</span>',

@@ -83,7 +83,7 @@ class Base(tables.Table):
 
     class Meta:
         attrs = {"class": "table"}
-        template_name = "django_tables2/table.html"
+        template_name = "django_tables2/cm_table.html"
 
 
 class ProductionTable(Base):
