@@ -159,6 +159,43 @@ def explain(sql: str) -> list[str]:
         return [f"EXPLAIN failed: {error}"]
 
 
+def yardsticks(iterations: int = 15) -> dict:
+    """What this machine does right now, measured beside the pages (its speed drifts, up to
+    twice, over minutes on a shared host): a fixed pure-Python loop, and the floor of
+    ../shared/PERFORMANCE.md, django-tables2's default template over 100 rows x 5 columns
+    of in-memory data (about 110 ms on the machine that floor was measured on)."""
+    import django_tables2 as tables
+    from django.template import Context, Template
+    from django.test import RequestFactory
+
+    class Plain(tables.Table):
+        a, b, c, d, e = (tables.Column() for _ in range(5))
+
+        class Meta:
+            template_name = "django_tables2/table.html"
+
+    rows = [{k: f"{k}{n}" for k in "abcde"} for n in range(100)]
+    page = Template("{% load django_tables2 %}{% render_table table %}")
+    request = RequestFactory().get("/")
+
+    def python_loop() -> None:
+        sum(i * i for i in range(300_000))
+
+    def table() -> None:
+        page.render(Context({"table": Plain(rows), "request": request}))
+
+    out = {}
+    for name, work in (("python_loop", python_loop), ("tables2_100x5", table)):
+        work()
+        times = []
+        for _ in range(iterations):
+            started = time.perf_counter()
+            work()
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = summary(times)
+    return out
+
+
 def run(
     size: str,
     *,
@@ -183,6 +220,7 @@ def run(
                 continue
             results[f"{role}:{name}"] = measure(client, url, iterations)
     return {
+        "yardsticks": yardsticks(iterations),
         "targets": t,
         "iterations": iterations,
         "results": results,

@@ -119,7 +119,8 @@ def test_pages_benchmark_counts_the_same_queries_at_two_sizes(tiny):
     generate.load("mini", database_url=url, analyze=False, replace=True)
     by_size["mini"] = pages.run("mini", iterations=1)
     for result in by_size.values():
-        assert set(result) == {"targets", "iterations", "results", "checks"}
+        assert set(result) == {"yardsticks", "targets", "iterations", "results", "checks"}
+        assert result["yardsticks"]["tables2_100x5"]["median_ms"] > 0
         assert {r["status"] for r in result["results"].values()} == {200}
         some = result["results"]["shifter:step"]
         assert {"url", "queries", "median_ms", "p95_ms", "n", "slowest_sql"} <= set(some)
