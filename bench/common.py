@@ -6,6 +6,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -55,6 +56,7 @@ def machine(url: str | None = None) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python_loop_ms": python_loop_ms(),
     }
     if url:
         import psycopg
@@ -62,6 +64,18 @@ def machine(url: str | None = None) -> dict:
         with psycopg.connect(url) as conn:
             info["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
     return info
+
+
+def python_loop_ms(rounds: int = 7) -> float:
+    """How fast this machine runs Python right now (a fixed loop, median of ``rounds``): on a
+    shared host the same benchmark runs up to twice slower from one hour to the next, so
+    every result carries this reading to be compared by."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        sum(i * i for i in range(300_000))
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 2)
 
 
 def _meminfo_mb() -> int | None:

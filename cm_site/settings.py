@@ -150,6 +150,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("CM_LOG_LEVEL", "INFO")},
+    # pandaclient's HTTP client logs every request at INFO: ten thousand lines a poll pass,
+    # and a fifth of the client's time per PanDA call. Its warnings and errors still show.
+    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpcore")},
 }
 
 # People log in on cm's own page (operators need not be admin staff) and land on the overview.
