@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402  (after the path set-up above)
+from bench.model import COUNTS  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/"
 CAMPAIGNS, STEPS = 3, 8
@@ -331,14 +332,7 @@ def summary(passes: list[dict], extra: tuple[str, ...] = ()) -> dict:
 
 # -- mode 2: the raw-SQL floor ---------------------------------------------------------------
 
-Q = (
-    "quanta_expected",
-    "quanta_succeeded",
-    "quanta_failed",
-    "quanta_running",
-    "quanta_pending",
-    "quanta_held",
-)
+Q = COUNTS  # the quanta counts of every level, in cm's order
 OUT = "('rejected', 'superseded')"
 FINISHING = "('failed', 'reviewable', 'succeeded')"
 

@@ -1,12 +1,17 @@
-"""Writing many rows' fields at once, in time linear in the number of rows.
+"""Many rows at once, in time linear in the number of rows: what the poll's passes over ten
+thousand workflows need, and Django's bulk methods do not give.
 
-Django's ``bulk_update`` writes ``SET f = CASE WHEN id = 1 THEN ... WHEN id = 2 THEN ... END``
-for every field: the database tries the WHENs one by one for each row, so a batch of n rows
-costs n² comparisons (36 s for the counts of 10,000 polled workflows). On PostgreSQL this
-module sends one ``UPDATE ... FROM unnest(array, array, ...)`` instead: one array parameter
-per column whatever the number of rows, joined on the primary key (about 50 ms for the same
-10,000). Other databases (SQLite, the embedded default, for small installations) get Django's
-``bulk_update`` in modest batches.
+- ``bulk_update``: Django's writes ``SET f = CASE WHEN id = 1 THEN ... WHEN id = 2 THEN ...
+  END`` for every field: the database tries the WHENs one by one for each row, so n rows cost
+  n² comparisons (36 s for the counts of 10,000 polled workflows). Here one ``UPDATE ... FROM
+  unnest(array, array, ...)``: an array per column, joined on the primary key, unchanged rows
+  left alone (about 50 ms for the same 10,000).
+- ``insert``: rows as tuples, no model instances, one ``INSERT ... SELECT FROM unnest(...)``,
+  optionally an upsert or returning the new ids.
+- ``field__any=ids``: 10,000 ids as one parameter rather than 10,000.
+
+Arrays go as the text of a PostgreSQL array literal (``_array``). Other databases (SQLite,
+the embedded default, for small installations) get Django's own methods.
 """
 
 import json
