@@ -9,7 +9,10 @@ from campaigns.models.hierarchy import Group, SpecFields
 class Workflow(Element, QuantumCounts, SpecFields):
     """One BPS submission for a group: attempt 1, or a later retry/rescue."""
 
-    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="workflows")
+    # Indexed first in workflow_unique_attempt: a single-column index would only cost writes.
+    group = models.ForeignKey(
+        Group, on_delete=models.PROTECT, related_name="workflows", db_index=False
+    )
     attempt = models.PositiveIntegerField()
     wms = models.CharField(max_length=32, default="local", help_text="Which WMS runs it.")
     wms_id = models.CharField(max_length=200, blank=True, help_text="The WMS's id for the run.")
@@ -56,7 +59,14 @@ class Workflow(Element, QuantumCounts, SpecFields):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "last_checked_at"], name="workflow_poll"),
+            # The poll's workflows, without the columns each look rewrites (last look, next
+            # look, counts): a pass over ten thousand then updates their rows in place (HOT)
+            # rather than adding an entry to every index of the table for each.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status__in=["running", "blocked"]),
+                name="workflow_polled",
+            ),
             models.Index(fields=["wms", "wms_id"], name="workflow_wms_id"),
         ]
 
@@ -75,7 +85,9 @@ class Workflow(Element, QuantumCounts, SpecFields):
 class Job(Element):
     """A WMS job: one or more quanta clustered together by BPS."""
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="jobs")
+    workflow = models.ForeignKey(  # indexed first in job_unique_name
+        Workflow, on_delete=models.CASCADE, related_name="jobs", db_index=False
+    )
     name = models.CharField(max_length=200, validators=[validate_name])
     wms_job_id = models.CharField(max_length=200, blank=True)
     task_labels = models.JSONField(default=list, help_text="The pipeline task labels it runs.")
@@ -88,10 +100,9 @@ class Job(Element):
     class Meta:
         ordering = ["workflow_id", "name"]
         constraints = [models.UniqueConstraint(fields=["workflow", "name"], name="job_unique_name")]
-        indexes = [
-            models.Index(fields=["workflow", "status"], name="job_status"),
-            models.Index(fields=["wms_job_id"], name="job_wms_id"),
-        ]
+        # No index on status: jobs are read a workflow at a time (job_unique_name), and a
+        # poll pass inserts tens of thousands, each one more entry in every index.
+        indexes = [models.Index(fields=["wms_job_id"], name="job_wms_id")]
 
     def __str__(self) -> str:
         return f"{self.workflow_id}/{self.name}"
@@ -105,7 +116,9 @@ class Job(Element):
 class TaskLabelCount(QuantumCounts):
     """Quanta counts of one task label in one workflow, as the WMS report gives them."""
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="task_counts")
+    workflow = models.ForeignKey(  # indexed first in tasklabel_unique
+        Workflow, on_delete=models.CASCADE, related_name="task_counts", db_index=False
+    )
     task_label = models.CharField(max_length=200)
 
     class Meta:
@@ -121,7 +134,9 @@ class TaskLabelCount(QuantumCounts):
 class FailedQuantum(models.Model):
     """One quantum that failed in a workflow attempt, with its error as the WMS reported it."""
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="failed_quanta")
+    workflow = models.ForeignKey(  # indexed first in failedquantum_task
+        Workflow, on_delete=models.CASCADE, related_name="failed_quanta", db_index=False
+    )
     task_label = models.CharField(max_length=200)
     data_id = models.JSONField(default=dict)
     error_type = models.CharField(max_length=200, blank=True)

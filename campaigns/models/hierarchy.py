@@ -151,7 +151,9 @@ class Step(Element, QuantumCounts, SpecFields):
 class Group(Element, QuantumCounts, SpecFields):
     """A subset of a step's data (a TAGGED input collection) and the workflows that process it."""
 
-    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="groups")
+    step = models.ForeignKey(  # indexed first in group_unique_name
+        Step, on_delete=models.PROTECT, related_name="groups", db_index=False
+    )
     name = models.CharField(max_length=64, validators=[validate_name])
     data_query = models.TextField(blank=True, help_text="Selects this group's share of the step.")
     input_collection = models.CharField(

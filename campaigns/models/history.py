@@ -14,14 +14,24 @@ class StatusChange(models.Model):
     ``from_status`` is empty for the row that records an element's creation.
     """
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    # content_type leads two indexes below; user is indexed only where there is one (most
+    # changes are cm's own): the history takes tens of thousands of rows a poll pass, and
+    # each index is written for each row.
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     object_id = models.PositiveBigIntegerField()
     element = GenericForeignKey("content_type", "object_id")
     from_status = models.CharField(max_length=24, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=24, choices=Status.choices)
     at = models.DateTimeField()
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     reason = models.CharField(max_length=500)
 
@@ -33,6 +43,9 @@ class StatusChange(models.Model):
             # whole history (millions of rows): the API's history list and its level filter.
             models.Index(fields=["at", "id"], name="statuschange_at"),
             models.Index(fields=["content_type", "at", "id"], name="statuschange_level_at"),
+            models.Index(
+                fields=["user"], condition=models.Q(user__isnull=False), name="statuschange_person"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -34,7 +34,9 @@ class ProgressSample(QuantumCounts):
 class DataProduct(models.Model):
     """One dataset type in a workflow's output RUN, counted once the run is recorded."""
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="data_products")
+    workflow = models.ForeignKey(  # indexed first in dataproduct_unique_type
+        Workflow, on_delete=models.CASCADE, related_name="data_products", db_index=False
+    )
     dataset_type = models.CharField(max_length=200)
     storage_class = models.CharField(max_length=200, blank=True)
     dimensions = models.JSONField(default=list, blank=True)
