@@ -40,7 +40,7 @@ def bulk_update(objs: Sequence[Model], fields: Sequence[str]) -> int:
     columns = [_concrete(meta.pk), *(_concrete(meta.get_field(name)) for name in fields)]
     quote = connection.ops.quote_name
     arrays = [
-        _array([field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs])
+        _array([_prepared(field, getattr(obj, field.attname), connection) for obj in objs])
         for field, _ in columns
     ]
     unnest = ", ".join(f"%s::{field.db_type(connection)}[]" for field, _ in columns)
@@ -66,10 +66,22 @@ def _array(values: list) -> list | str:
     a Python call per element, which for the poll's million values a pass cost more than the
     statements themselves. Anything else goes as a list for psycopg to dump. A list of
     nulls only must be text either way: psycopg gives it a type PostgreSQL will not cast."""
+    kinds = set(map(type, values))
+    if kinds <= _NUMBERS and kinds:  # ids and counts, most of a pass's values: at C speed
+        return "{" + ",".join(map(repr, values)) + "}"
+    if kinds == {str}:
+        return "{" + ",".join([_quoted(value) for value in values]) + "}"
     try:
         return "{" + ",".join(map(_element, values)) + "}"
     except TypeError:
         return values
+
+
+_NUMBERS = {int, float}
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _element(value) -> str:
@@ -88,7 +100,7 @@ def _element(value) -> str:
         text = json.dumps(value.obj)
     else:
         raise TypeError(kind)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _quoted(text)
 
 
 def _concrete(field) -> tuple[Field, str]:
@@ -98,8 +110,14 @@ def _concrete(field) -> tuple[Field, str]:
     return field, field.column
 
 
-# Values psycopg sends as they are; anything else (JSON, enums, ...) goes through its field.
+# Values written as they are; anything else (JSON, dates, ...) goes through its field first.
 _PLAIN = {int, float, str, bool, type(None), datetime}
+
+
+def _prepared(field: Field, value, connection):
+    if type(value) in _PLAIN or isinstance(value, str):  # str: the status choices too
+        return value
+    return field.get_db_prep_save(value, connection)
 
 
 def insert(
@@ -109,11 +127,13 @@ def insert(
     *,
     unique: Sequence[str] = (),
     returning: bool = False,
+    same: dict[str, object] | None = None,
 ) -> list[int]:
     """Insert ``rows`` of ``model``, each a tuple of values for ``fields`` (field names or
     attnames, ``workflow_id``); every other column gets what Django would give it: its
     ``default``, now for ``auto_now``/``auto_now_add``, else NULL.
 
+    ``same`` gives fields that have one value for every row (sent once, not once a row).
     With ``unique`` (the fields of a unique constraint), a row that is there already gets
     the other given fields instead, and only if they differ (an upsert that rewrites nothing
     unchanged). With ``returning``, the new rows' ids, in the order of ``rows``.
@@ -123,11 +143,16 @@ def insert(
     """
     meta = model._meta
     given = [_concrete(meta.get_field(name)) for name in fields]
+    same = {
+        _concrete(meta.get_field(name))[0].attname: value for name, value in (same or {}).items()
+    }
     if not rows:
         return []
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
-        return _insert_with_django(model, fields, rows, unique, returning)
+        everywhere = tuple(same.values())
+        full = [(*row, *everywhere) for row in rows]
+        return _insert_with_django(model, [*fields, *same], full, unique, returning)
     named = {field.attname for field, _ in given}
     rest = [
         _concrete(field)
@@ -137,10 +162,15 @@ def insert(
     quote = connection.ops.quote_name
     now = timezone.now()
     arrays = [
-        _array([v if type(v) in _PLAIN else field.get_db_prep_save(v, connection) for v in column])
+        _array([_prepared(field, v, connection) for v in column])
         for (field, _), column in zip(given, zip(*rows, strict=True), strict=True)
     ]
-    constants = [_default(field, now, connection) for field, _ in rest]
+    constants = [
+        _prepared(field, same[field.attname], connection)
+        if field.attname in same
+        else _default(field, now, connection)
+        for field, _ in rest
+    ]
     columns = ", ".join(quote(column) for _, column in [*given, *rest])
     unnest = ", ".join(f"%s::{field.db_type(connection)}[]" for field, _ in given)
     values = ", ".join(["v.*", *(f"%s::{field.db_type(connection)}" for field, _ in rest)])

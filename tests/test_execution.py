@@ -345,7 +345,9 @@ def infrastructure_failure(scripted_wms, workflow):
 def test_transient_infrastructure_errors_are_retried_automatically_up_to_the_limit(
     scripted_wms, operator
 ):
-    from campaigns.models import StatusChange
+    from django.contrib.contenttypes.models import ContentType
+
+    from campaigns.models import Group, StatusChange
 
     group = ready_group()
     first = launched(group, operator)
@@ -359,7 +361,11 @@ def test_transient_infrastructure_errors_are_retried_automatically_up_to_the_lim
     )
     retry = Workflow.objects.get(group=group, attempt=2)
     assert retry.status == Status.LAUNCH_REQUESTED and retry.auto_retry_rule == "worker-lost"
-    history = StatusChange.objects.filter(object_id=group.pk, to_status=Status.LAUNCH_REQUESTED)
+    history = StatusChange.objects.filter(
+        content_type=ContentType.objects.get_for_model(Group),  # ids repeat across levels
+        object_id=group.pk,
+        to_status=Status.LAUNCH_REQUESTED,
+    )
     assert history.latest("at").reason.startswith("automatic retry: error rule worker-lost")
     assert history.latest("at").user is None  # cm did it
 

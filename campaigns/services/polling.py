@@ -247,7 +247,7 @@ def _store_jobs(done: list[Workflow], reports: dict[int, RunReport], now: dateti
             status = JOB_STATUS[report.state]
             seen = known.get((workflow.pk, report.name))
             if seen is None:
-                new.append((workflow.pk, report.name, status, now, *facts))
+                new.append((workflow.pk, report.name, status, *facts))
                 continue
             pk, was, before = seen
             if facts != before:
@@ -255,9 +255,8 @@ def _store_jobs(done: list[Workflow], reports: dict[int, RunReport], now: dateti
             if status != was:
                 moved.append(Job(pk=pk, status=was))
                 targets[pk] = status
-    ids = insert(
-        Job, ["workflow_id", "name", "status", "status_since", *JOB_FIELDS], new, returning=True
-    )
+    columns = ["workflow_id", "name", "status", *JOB_FIELDS]
+    ids = insert(Job, columns, new, returning=True, same={"status_since": now})
     write_history(
         Job,
         [(pk, "", row[2], now) for pk, row in zip(ids, new, strict=True)],

@@ -85,12 +85,15 @@ def write_history(
 ) -> None:
     """History rows ``(element id, from status, to status, at)`` of ``model``'s elements, in
     one insert whatever their number (the poll writes tens of thousands at a time)."""
-    content_type = ContentType.objects.get_for_model(model).pk
-    who, why = user.pk if user is not None else None, reason[:500]
     insert(
         StatusChange,
-        ["content_type_id", "object_id", "from_status", "to_status", "at", "user_id", "reason"],
-        [(content_type, pk, old, new, at, who, why) for pk, old, new, at in changes],
+        ["object_id", "from_status", "to_status", "at"],
+        list(changes),
+        same={
+            "content_type": ContentType.objects.get_for_model(model).pk,
+            "user": user.pk if user is not None else None,
+            "reason": reason[:500],
+        },
     )
 
 
