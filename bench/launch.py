@@ -26,6 +26,7 @@ Prints JSON; ``--save`` also keeps it under bench/results/.
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -291,7 +292,9 @@ def measure(name: str, clients: list[Client], action) -> dict:
     since = Workflow.objects.aggregate(top=Max("pk"))["top"] or 0
     for client in clients:
         client.answers = []
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     seconds = action()
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     answers = [a for c in clients for a in c.answers]
     main = [a for a in answers if a["run"] == name]
     replays = [a for a in answers if a["run"] == "replay"]
@@ -300,6 +303,12 @@ def measure(name: str, clients: list[Client], action) -> dict:
         "requests": len(main),
         "seconds": round(seconds, 3),
         "requests_per_s": round(len(answers) / seconds, 1),
+        # The clients' own CPU: they share the machine's cores with the server and PostgreSQL.
+        "clients_cpu_share": round(
+            (cpu_after.ru_utime + cpu_after.ru_stime - cpu.ru_utime - cpu.ru_stime)
+            / (seconds * (os.cpu_count() or 1)),
+            3,
+        ),
         "status_codes": dict(Counter(str(a["status"]) for a in main)),
         "latency": latency(main),
         "workflows_made": sum(made.values()),
