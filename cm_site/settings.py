@@ -125,6 +125,9 @@ TEMPLATES = [
     },
 ]
 
+# Django's, with a user's permissions read in one query (campaigns/auth.py).
+AUTHENTICATION_BACKENDS = ["campaigns.auth.OneQueryModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

@@ -70,15 +70,16 @@ def request_launches(
     if not groups:
         return []
     retrying = {g.pk for g in groups if g.status in RETRYABLE}
+    # This block is the boundary: a refusal or a race inside rolls it back whole.
     with transaction.atomic():
-        transition(groups, Status.LAUNCH_REQUESTED, user=user, reason=reason)
+        transition(groups, Status.LAUNCH_REQUESTED, user=user, reason=reason, savepoint=False)
         earlier = list(
             Workflow.objects.filter(group__any=[g.pk for g in groups]).only(
                 "group_id", "attempt", "status"
             )
         )
         superseded = [w for w in earlier if w.group_id in retrying and w.status in RETRYABLE]
-        transition(superseded, Status.SUPERSEDED, reason=f"retried: {reason}")
+        transition(superseded, Status.SUPERSEDED, reason=f"retried: {reason}", savepoint=False)
         last: dict[int, int] = {}
         for workflow in earlier:
             last[workflow.group_id] = max(last.get(workflow.group_id, 0), workflow.attempt)

@@ -34,6 +34,7 @@ def transition(
     reason: str,
     user: User | None = None,
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> int:
     """Move every element to ``to`` and record who, when, from, to and why.
 
@@ -44,6 +45,10 @@ def transition(
     history rows, so a batch of any size costs a constant number of queries. If
     another process changed one of the statuses since the elements were read,
     the whole batch is rolled back with ``ConcurrentChangeError``.
+
+    ``savepoint=False`` is for a caller whose own transaction is the boundary (it lets the
+    error through and is rolled back whole): inside it, no savepoint is taken for the move,
+    two statements fewer.
     """
     batch = _unique([elements] if isinstance(elements, Element) else list(elements))
     if not batch:
@@ -56,7 +61,7 @@ def transition(
     if any(type(element) is not model for element in batch):
         raise TypeError("one transition batch holds elements of one level")
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         _apply(model, batch, target, reason, now)
         _record(model, batch, target, reason, user, now)
     for element in batch:
