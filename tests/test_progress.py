@@ -100,7 +100,7 @@ def test_recording_a_pass_costs_the_same_queries_for_5_and_50_workflows():
             Campaign: {g.step.campaign_id for g in groups},
         }
         with CaptureQueriesContext(connection) as captured:
-            written = progress.record_polled([w.pk for w in workflows], rolled, at(0))
+            written = progress.record_polled(workflows, rolled, at(0))
         assert written == 2 * count  # each workflow and each group; the step and campaign: 0
         return len(captured)
 

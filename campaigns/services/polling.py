@@ -128,7 +128,7 @@ def _record(workflows: list[Workflow], reports: dict[int, RunReport], now) -> in
             transition(batch, target, reason=_why(target, reports[batch[0].pk]))
         changed = [w for batch in by_target.values() for w in batch]
         rolled = rollup.rollup({w.group_id for w in done})
-        progress.record_polled([w.pk for w in done], rolled, now)  # committed with them
+        progress.record_polled(done, rolled, now)  # committed with them
     _with_parents(changed)
     _register_runs(changed)
     _keep_files(changed, reports)

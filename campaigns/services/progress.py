@@ -2,9 +2,9 @@
 
 A sample is written only when an element's counts differ from its latest sample (or, for an
 element never sampled, once any count is nonzero), so a step's history is a row per change,
-not a row per poll. ``record`` costs three queries per call (current counts, latest samples,
-one insert) whatever the number of elements; the poll calls it once
-per level, inside its transaction, after the rollup.
+not a row per poll. ``record`` costs three queries per call (current counts, unless the
+caller holds them; latest samples; one insert) whatever the number of elements; the poll
+calls it once per level, inside its transaction, after the rollup.
 """
 
 from collections.abc import Iterable
@@ -26,19 +26,27 @@ SCOPES: dict[type[Sampled], str] = {
 }
 
 
-def record(model: type[Sampled], ids: Iterable[int], now: datetime) -> int:
-    """Sample the ``model`` rows with these ids whose counts changed; returns how many."""
+def record(
+    model: type[Sampled],
+    ids: Iterable[int],
+    now: datetime,
+    counts: dict[int, tuple[int, ...]] | None = None,
+) -> int:
+    """Sample the ``model`` rows with these ids whose counts changed; returns how many.
+    ``counts`` (``{id: counts}``) are the rows' counts when the caller holds them already."""
     ids = list(ids)
     scope = SCOPES[model]
-    current = model.objects.filter(pk__any=ids).order_by().values_list("pk", *COUNTS)
+    if counts is None:
+        stored = model.objects.filter(pk__any=ids).order_by().values_list("pk", *COUNTS)
+        counts = {pk: tuple(values) for pk, *values in stored}
     latest = _latest(model, scope, ids)
-    rows = [
-        (scope, pk, now, *counts)
-        for pk, *counts in current
-        if tuple(counts) != latest.get(pk, (0,) * len(COUNTS))
+    samples = [
+        (scope, pk, now, *values)
+        for pk, values in counts.items()
+        if values != latest.get(pk, (0,) * len(COUNTS))
     ]
-    insert(ProgressSample, ["scope", "object_id", "at", *COUNTS], rows)
-    return len(rows)
+    insert(ProgressSample, ["scope", "object_id", "at", *COUNTS], samples)
+    return len(samples)
 
 
 def _latest(model: type[Sampled], scope: str, ids: list[int]) -> dict[int, tuple[int, ...]]:
@@ -62,10 +70,11 @@ def _latest(model: type[Sampled], scope: str, ids: list[int]) -> dict[int, tuple
     return {object_id: tuple(counts) for object_id, *counts in rows}
 
 
-def record_polled(workflow_ids: list[int], rolled: dict[type, set[int]], now: datetime) -> int:
-    """Sample the polled workflows and the groups, steps and campaigns the rollup went
-    through (``rollup.rollup``'s answer), after the rollup."""
-    return record(Workflow, workflow_ids, now) + sum(
+def record_polled(workflows: list[Workflow], rolled: dict[type, set[int]], now: datetime) -> int:
+    """Sample the polled workflows (with the counts just stored on them) and the groups,
+    steps and campaigns the rollup went through (``rollup.rollup``'s answer)."""
+    counts = {w.pk: tuple(getattr(w, name) for name in COUNTS) for w in workflows}
+    return record(Workflow, counts, now, counts) + sum(
         record(model, rolled[model], now) for model in (Group, Step, Campaign)
     )
 
