@@ -144,13 +144,7 @@ def _with_parents(workflows: list[Workflow]) -> list[Workflow]:
 
 def _keep_files(changed: list[Workflow], reports: dict[int, RunReport]) -> None:
     """Finished attempts' logs and reports go to the PanDA archive."""
-    wms_archive.archive_files(
-        {
-            w: reports[w.pk].files
-            for w in changed
-            if w.status not in (Status.RUNNING, Status.BLOCKED)
-        }
-    )
+    wms_archive.archive_files({w: reports[w.pk].files for w in changed if w.status not in POLLED})
 
 
 def _retry_automatically(changed: list[Workflow]) -> None:

@@ -33,8 +33,9 @@ def record(
     counts: dict[int, tuple[int, ...]] | None = None,
 ) -> int:
     """Sample the ``model`` rows with these ids whose counts changed; returns how many.
-    ``counts`` (``{id: counts}``) are the rows' counts when the caller holds them already."""
-    ids = list(ids)
+    ``counts`` (``{id: counts}``) are the rows' counts when the caller holds them already
+    (then they also say which rows, and ``ids`` may be empty)."""
+    ids = list(counts) if counts is not None else list(ids)
     scope = SCOPES[model]
     if counts is None:
         stored = model.objects.filter(pk__any=ids).order_by().values_list("pk", *COUNTS)
@@ -74,7 +75,7 @@ def record_polled(workflows: list[Workflow], rolled: dict[type, set[int]], now: 
     """Sample the polled workflows (with the counts just stored on them) and the groups,
     steps and campaigns the rollup went through (``rollup.rollup``'s answer)."""
     counts = {w.pk: tuple(getattr(w, name) for name in COUNTS) for w in workflows}
-    return record(Workflow, counts, now, counts) + sum(
+    return record(Workflow, (), now, counts) + sum(
         record(model, rolled[model], now) for model in (Group, Step, Campaign)
     )
 
